@@ -370,6 +370,28 @@ def test_loads_as_a_diffusers_custom_pipeline(tmp_path):
     assert torch.equal(loaded(**kwargs, generator=_gen()).sequences, expected)
 
 
+def test_plain_module_conditioned_on_sigma():
+    """A SEDD-like plain `nn.Module` (no `.device`/`.dtype`), called as `model(ids, sigma)` with log-score outputs."""
+
+    class ToySEDD(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = torch.nn.Embedding(V, V)
+            self.sigmas = []
+
+        def forward(self, indices, sigma):
+            self.sigmas.append(sigma)
+            return self.embed(indices) - sigma[:, None, None]
+
+    model = ToySEDD()
+    scheduler = _scheduler(prediction_type="score")
+    pipe = _pipe(transformer=model, scheduler=scheduler, adapter="time_conditioned", time_input="sigma")
+    out = pipe(batch_size=2, seq_len=L, num_inference_steps=4, schedule="uniform", generator=_gen())
+    assert out.sequences.shape == (2, L) and not (out.sequences == MASK).any()
+    expected = scheduler.noise_schedule.total_noise(scheduler.timesteps).to(torch.float32)
+    assert torch.equal(torch.stack([s[0] for s in model.sigmas]), expected)
+
+
 # ------------------------------------------------------------------------------------------------------ bad input
 def test_mismatched_components_are_rejected_at_construction():
     with pytest.raises(ValueError, match=r"model's `vocab_size` \(10\) differs from the scheduler's `vocab_size` \(9\)"):

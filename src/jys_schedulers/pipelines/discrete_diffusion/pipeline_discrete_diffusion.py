@@ -172,6 +172,16 @@ class DiscreteDiffusionPipeline(DiffusionPipeline):
         self._denoisers()  # validate the components against each other now
 
     @property
+    def _execution_device(self) -> torch.device:
+        """diffusers' rule, except for plain `nn.Module` models (e.g. SEDD), which lack the `.device` that it reads:
+        those run where the `transformer`'s weights are."""
+        models = [m for m in (self.transformer, self.draft_transformer) if isinstance(m, torch.nn.Module)]
+        if any(not hasattr(model, "device") for model in models):
+            weight = next(self.transformer.parameters(), None) if isinstance(self.transformer, torch.nn.Module) else None
+            return weight.device if weight is not None else torch.device("cpu")
+        return super()._execution_device
+
+    @property
     def num_timesteps(self) -> int:
         """Number of denoising steps of the last call."""
         return self._num_timesteps
