@@ -359,6 +359,16 @@ def test_masked_lm_with_tokenizer_round_trip_and_text(tmp_path):
     assert torch.equal(again.sequences, out.sequences) and again.texts == out.texts
 
 
+def test_text_output_with_a_decode_only_tokenizer_and_empty_prefix():
+    class Digits:  # a minimal tokenizer: `decode` only (like the task tokenizers), no mask token
+        def decode(self, ids):
+            return "".join(str(i) for i in ids)
+
+    pipe = _pipe(tokenizer=Digits())
+    out = pipe(batch_size=2, seq_len=5, num_inference_steps=2, schedule="uniform", output_type="text", prefix_ids=[])
+    assert out.texts == ["".join(map(str, row)) for row in out.sequences.tolist()]
+
+
 def test_loads_as_a_diffusers_custom_pipeline(tmp_path):
     pipe = _pipe()
     kwargs = dict(batch_size=2, seq_len=L, num_inference_steps=3, schedule="uniform")

@@ -276,8 +276,8 @@ class DiscreteDiffusionPipeline(DiffusionPipeline):
         """The positions held fixed and their tokens, both `(batch_size, seq_len)`, or `None` when nothing is fixed."""
         fixed_mask = torch.zeros(batch_size, seq_len, dtype=torch.bool, device=device)
         fixed_ids = torch.zeros(batch_size, seq_len, dtype=torch.long, device=device)
-        if prefix_ids is not None:
-            prefix = torch.as_tensor(prefix_ids, device=device)
+        prefix = None if prefix_ids is None else torch.as_tensor(prefix_ids, device=device)
+        if prefix is not None and prefix.numel() > 0:
             if prefix.is_floating_point() or prefix.dtype == torch.bool or prefix.dim() not in (1, 2):
                 raise ValueError(
                     f"`prefix_ids` must be integer token ids of shape (prefix_len,) or (batch_size, prefix_len), got "
