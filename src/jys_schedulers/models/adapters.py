@@ -149,15 +149,10 @@ class DenoiserAdapter:
                 f"The model's `vocab_size` ({self.vocab_size}) differs from the scheduler's `vocab_size` "
                 f"({config.vocab_size}); the logits must cover exactly the scheduler's states (mask included)."
             )
+        if config.transition != "absorbing":
+            return  # no mask state: a tokenizer's [MASK] (e.g. BERT's, used by uniform-state models) is irrelevant
         for source, declared in (("model config", self.mask_token_id), ("tokenizer", mask_token_id)):
-            if declared is None:
-                continue
-            if config.transition != "absorbing":
-                raise ValueError(
-                    f"The {source} declares `mask_token_id={declared}`, but the scheduler uses "
-                    f"`transition={config.transition!r}`, which has no mask token."
-                )
-            if declared != config.mask_token_id:
+            if declared is not None and declared != config.mask_token_id:
                 raise ValueError(
                     f"`mask_token_id` mismatch: the {source} uses {declared}, the scheduler "
                     f"`mask_token_id={config.mask_token_id}`."
