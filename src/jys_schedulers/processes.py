@@ -39,7 +39,7 @@ class Transition:
             Probability that the position leaves its current token.
         target_probs (`torch.Tensor` of shape `(batch_size, seq_len, vocab_size)`, float64):
             Distribution of the new token given a jump; zero at the current token. Rows where ``jump_prob == 0`` are
-            unused (they hold the current token one-hot).
+            unused and unspecified.
         num_clipped (`int`):
             Positions whose jump mass exceeded 1 and was clipped to 1 (only possible with inaccurate scores or
             Euler steps larger than the reverse rate allows).
@@ -64,15 +64,17 @@ def _as_broadcast(a: torch.Tensor | float, like: torch.Tensor, ndim: int) -> tor
     return a.reshape(a.shape + (1,) * (ndim - a.dim())) if a.dim() > 0 else a
 
 
-def _jump_form(weights: torch.Tensor, x_t: torch.LongTensor, jump: torch.Tensor, eligible: torch.Tensor) -> Transition:
-    """Normalise non-negative jump ``weights`` (zero at ``x_t``) into a :class:`Transition` with clipped ``jump``."""
+def _jump_form(weights: torch.Tensor, jump: torch.Tensor, eligible: torch.Tensor) -> Transition:
+    """Normalise non-negative jump ``weights`` (zero at the current token) into a :class:`Transition`.
+
+    ``jump`` is clipped to ``[0, 1]`` (clips are counted) and set to 0 where a position is not ``eligible`` or has no
+    jump weight; ``target_probs`` rows of such positions are unspecified (zero or unused). NaN weights of an eligible
+    position propagate to its ``jump_prob`` so callers can detect invalid model outputs.
+    """
     total = weights.sum(-1)
-    num_clipped = int((eligible & (jump > 1.0)).sum().item())
-    jump = torch.where(eligible, jump.clamp(0.0, 1.0), torch.zeros_like(jump))
-    stay = torch.zeros_like(weights).scatter_(-1, x_t.unsqueeze(-1), 1.0)
-    has_mass = (total > 0) & eligible
-    target = torch.where(has_mass.unsqueeze(-1), weights / total.clamp_min(1e-300).unsqueeze(-1), stay)
-    jump = torch.where(has_mass, jump, torch.zeros_like(jump))
+    num_clipped = int((eligible & (jump > 1.0)).sum())
+    jump = torch.where(eligible & ~(total <= 0), jump.clamp(0.0, 1.0), torch.zeros_like(jump))
+    target = weights / total.clamp_min(torch.finfo(torch.float64).tiny).unsqueeze(-1)
     return Transition(jump_prob=jump, target_probs=target, num_clipped=num_clipped)
 
 
@@ -136,7 +138,7 @@ class DiscreteProcess:
         """Euler τ-leaping: ``P(y) = dt · R_t(x_t → y)`` for ``y ≠ x_t``; jump mass above 1 is clipped."""
         rate = self.reverse_rate(score, x_t, sigma)
         jump = rate.sum(-1) * _as_broadcast(dt, rate, x_t.dim())
-        return _jump_form(rate, x_t, jump, self._eligible(x_t))
+        return _jump_form(rate, jump, self._eligible(x_t))
 
     def tweedie(
         self, score: torch.Tensor, x_t: torch.LongTensor, alpha_t: torch.Tensor | float, alpha_s: torch.Tensor | float
@@ -193,37 +195,40 @@ class AbsorbingProcess(DiscreteProcess):
 
     def x0_probs_from_logits(self, logits, x_t):
         """``softmax`` over the non-mask tokens on masked positions; unmasked positions copy ``x_t`` through."""
-        logits = logits.to(torch.float64).clone()
+        logits = logits.to(torch.float64, copy=True)
         logits[..., self.mask_token_id] = -torch.inf
         probs = torch.softmax(logits, dim=-1)
-        copy = torch.nn.functional.one_hot(x_t, self.vocab_size).to(torch.float64)
-        return torch.where(self._eligible(x_t).unsqueeze(-1), probs, copy)
+        return self._copy_through(probs, x_t)
+
+    def _copy_through(self, rows: torch.Tensor, x_t: torch.LongTensor) -> torch.Tensor:
+        """Overwrite, in place, the rows of unmasked positions with the one-hot of their token."""
+        unmasked = ~self._eligible(x_t).unsqueeze(-1)
+        return rows.masked_fill_(unmasked, 0.0).scatter_add_(-1, x_t.unsqueeze(-1), unmasked.to(rows.dtype))
 
     def score_from_x0(self, p_x0, x_t, alpha):
+        """On masked positions ``s(y) = α/(1-α) p(y)`` and ``s(mask) = 1``; unmasked rows are the one-hot of
+        ``x_t`` (given copy-through posteriors, as :meth:`x0_probs_from_logits` returns)."""
         ratio = _as_broadcast(alpha, p_x0, p_x0.dim())
-        ratio = ratio / (1.0 - ratio)
-        score = (ratio * p_x0).scatter(-1, x_t.unsqueeze(-1), 1.0)
-        copy = torch.nn.functional.one_hot(x_t, self.vocab_size).to(torch.float64)
-        return torch.where(self._eligible(x_t).unsqueeze(-1), score, copy)
+        return (ratio / (1.0 - ratio) * p_x0).scatter_(-1, x_t.unsqueeze(-1), 1.0)
 
     def score_from_log_score(self, log_score, x_t):
         score = super().score_from_log_score(log_score, x_t)
-        copy = torch.nn.functional.one_hot(x_t, self.vocab_size).to(torch.float64)
-        return torch.where(self._eligible(x_t).unsqueeze(-1), score, copy)
+        return self._copy_through(score, x_t)
 
     def _token_weights(self, score, x_t):
-        """Scores of the non-mask tokens on masked positions (zero elsewhere)."""
+        """Scores of the non-mask tokens (the mask column zeroed); only masked positions' rows are ever used."""
         weights = score.clone()
         weights[..., self.mask_token_id] = 0.0
-        return weights * self._eligible(x_t).unsqueeze(-1)
+        return weights
 
     def reverse_rate(self, score, x_t, sigma):
-        return _as_broadcast(sigma, score, score.dim()) * self._token_weights(score, x_t)
+        rate = _as_broadcast(sigma, score, score.dim()) * self._token_weights(score, x_t)
+        return rate.masked_fill_(~self._eligible(x_t).unsqueeze(-1), 0.0)
 
     def tweedie(self, score, x_t, alpha_t, alpha_s):
         weights = self._token_weights(score, x_t)
         factor = _as_broadcast(alpha_s, weights, x_t.dim()) / _as_broadcast(alpha_t, weights, x_t.dim()) - 1.0
-        return _jump_form(weights, x_t, factor * weights.sum(-1), self._eligible(x_t))
+        return _jump_form(weights, factor * weights.sum(-1), self._eligible(x_t))
 
 
 class UniformProcess(DiscreteProcess):
@@ -276,8 +281,39 @@ class UniformProcess(DiscreteProcess):
         back = back + torch.zeros_like(score).scatter_(-1, x_t.unsqueeze(-1), 1.0) / r
         probs = staggered * back
         probs = probs / probs.sum(-1, keepdim=True).clamp_min(1e-300)
-        weights = probs.scatter(-1, x_t.unsqueeze(-1), 0.0)
-        return _jump_form(weights, x_t, weights.sum(-1), self._eligible(x_t))
+        weights = probs.scatter_(-1, x_t.unsqueeze(-1), 0.0)
+        return _jump_form(weights, weights.sum(-1), self._eligible(x_t))
+
+
+def generalized_kl(p: torch.Tensor, q: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    """Generalised KL divergence of non-negative vectors, ``Σ_y φ(p_y, q_y)`` with ``φ(a, b) = a log(a/b) - a + b``.
+
+    It is the Girsanov (path-space) KL rate between two CTMCs that jump with rates ``p`` and ``q``: the jump term
+    ``a log(a/b)`` plus the compensator ``b - a``. It equals ``KL(p ‖ q)`` when both sum to 1, is ``>= 0`` with
+    equality iff ``p == q``, and is 1-homogeneous: ``generalized_kl(c p, c q) = c · generalized_kl(p, q)``. Terms with
+    ``a = 0`` contribute ``b`` (``0 log 0 = 0``); ``a > 0, b = 0`` gives ``+inf``. Inputs broadcast; float64.
+    """
+    p, q = p.to(torch.float64), q.to(torch.float64)
+    p, q = torch.broadcast_tensors(p, q)
+    return (torch.xlogy(p, p) - torch.xlogy(p, q) - p + q).sum(dim)
+
+
+def generalized_kl_pairs(p: torch.Tensor, q: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """:func:`generalized_kl` for all pairs of rows at once, weighted over positions.
+
+    ``out[..., j, i] = Σ_l w[..., j, l] · generalized_kl(p[..., j, l, :], q[..., i, l, :])`` for ``p`` of shape
+    `(..., J, L, V)`, ``q`` of shape `(..., I, L, V)` and ``weights`` of shape `(..., J, L)` (default 1). The sum is
+    expanded as ``Σ w (Σ p log p - Σ p log q - Σ p + Σ q)`` so that the cross term is one matrix product: cost
+    ``O(J·I·L·V)`` multiply-adds and ``O((J + I)·L·V)`` logarithms. Zeros of ``q`` are floored at the smallest positive
+    float64 (``log = -708``), so ``a > 0, b = 0`` gives a large finite value instead of ``+inf``.
+    """
+    p, q = p.to(torch.float64), q.to(torch.float64)
+    w = torch.ones(p.shape[:-1], dtype=torch.float64, device=p.device) if weights is None else weights.to(torch.float64)
+    self_term = (w * (torch.xlogy(p, p) - p).sum(-1)).sum(-1)  # (..., J)
+    log_q = torch.log(q.clamp_min(torch.finfo(torch.float64).tiny))
+    cross = (w.unsqueeze(-1) * p).flatten(-2) @ log_q.flatten(-2).transpose(-1, -2)  # (..., J, I)
+    mass_q = w @ q.sum(-1).transpose(-1, -2)  # (..., J, I)
+    return self_term.unsqueeze(-1) - cross + mass_q
 
 
 PROCESSES = {"absorbing": AbsorbingProcess, "uniform": UniformProcess}
@@ -298,4 +334,13 @@ def get_process(transition: str, vocab_size: int, mask_token_id: int | None = No
     raise ValueError(f"`transition` must be one of {sorted(PROCESSES)}, got {transition!r}.")
 
 
-__all__ = ["Transition", "DiscreteProcess", "AbsorbingProcess", "UniformProcess", "PROCESSES", "get_process"]
+__all__ = [
+    "Transition",
+    "DiscreteProcess",
+    "AbsorbingProcess",
+    "UniformProcess",
+    "PROCESSES",
+    "get_process",
+    "generalized_kl",
+    "generalized_kl_pairs",
+]

@@ -263,22 +263,53 @@ class JYSDiscreteScheduler(SchedulerMixin, ConfigMixin):
             raise TypeError(f"`sample` must be an integer token tensor, got {getattr(sample, 'dtype', type(sample).__name__)}.")
         if sample.dim() != 2:
             raise ValueError(f"`sample` must have shape (batch_size, seq_len), got {tuple(sample.shape)}.")
-        vocab = self.config.vocab_size
-        if sample.numel() and (int(sample.min()) < 0 or int(sample.max()) >= vocab):
-            raise ValueError(f"`sample` token ids must lie in [0, {vocab}), got range [{int(sample.min())}, {int(sample.max())}].")
         if not isinstance(model_output, torch.Tensor) or not model_output.dtype.is_floating_point:
             raise TypeError(
                 f"`model_output` must be a floating-point tensor of shape (batch_size, seq_len, vocab_size), got "
                 f"{getattr(model_output, 'dtype', type(model_output).__name__)}."
             )
+        vocab = self.config.vocab_size
         expected = (*sample.shape, vocab)
         if tuple(model_output.shape) != expected:
             raise ValueError(
                 f"`model_output` must have shape {expected} (batch_size, seq_len, vocab_size={vocab}), got "
                 f"{tuple(model_output.shape)}."
             )
-        if torch.isnan(model_output).any() or torch.isposinf(model_output).any():
+        # one host synchronisation for both checks: ids out of range, and NaN/+inf in the output (max propagates NaN)
+        bad_ids, top = torch.stack(
+            [((sample < 0) | (sample >= vocab)).any().to(torch.float64), model_output.max().to(torch.float64)]
+        ).tolist()
+        if bad_ids:
+            raise ValueError(f"`sample` token ids must lie in [0, {vocab}).")
+        if math.isnan(top) or top == math.inf:
             raise ValueError("`model_output` contains NaN or +inf values.")
+
+    def _transition(
+        self, model_output: torch.Tensor, timestep: float | torch.Tensor, sample: torch.LongTensor
+    ) -> tuple[int, Transition, torch.Tensor]:
+        """Grid index, step law and the model's clean-token posterior ``p(x0 | x_t)`` (float64, `(B, L, V)`)."""
+        self._check_inputs(model_output, sample)
+        index = self.index_for_timestep(timestep)
+        bounds = step_boundaries(self._grid)
+        t, s = bounds[index], bounds[index + 1]
+        alpha_t = float(self.noise_schedule.alpha(t))
+        if self.config.prediction_type == "x0":
+            x0_probs = self.process.x0_probs_from_logits(model_output, sample)
+            score = self.process.score_from_x0(x0_probs, sample, alpha_t)
+        else:
+            score = self.process.score_from_log_score(model_output, sample)
+            x0_probs = self.process.x0_probs_from_score(score, sample, alpha_t)
+        if s == 0.0:  # final denoising step: exact law of the clean tokens given the score
+            transition = self.process.tweedie(score, sample, alpha_t, 1.0)
+        elif self.config.sampler == "euler":
+            transition = self.process.euler(score, sample, float(self.noise_schedule.rate(t)), t - s)
+        else:
+            transition = self.process.tweedie(score, sample, alpha_t, float(self.noise_schedule.alpha(s)))
+        if not bool(torch.isfinite(transition.jump_prob).all()):
+            raise ValueError(
+                "`model_output` gives no valid distribution at some position (e.g. every allowed logit is -inf)."
+            )
+        return index, transition, x0_probs
 
     def step_transition(
         self, model_output: torch.Tensor, timestep: float | torch.Tensor, sample: torch.LongTensor
@@ -287,21 +318,7 @@ class JYSDiscreteScheduler(SchedulerMixin, ConfigMixin):
         The exact per-position law of the step from ``timestep`` without sampling it (used by `step`, by tests and
         by the exact evaluator in `jys_schedulers.testing`).
         """
-        self._check_inputs(model_output, sample)
-        index = self.index_for_timestep(timestep)
-        bounds = step_boundaries(self._grid)
-        t, s = bounds[index], bounds[index + 1]
-        alpha_t = float(self.noise_schedule.alpha(t))
-        score = self.process.model_output_to_score(model_output, sample, alpha_t, self.config.prediction_type)
-        if not torch.isfinite(score).all():
-            raise ValueError(
-                "`model_output` gives no valid distribution at some position (e.g. every allowed logit is -inf)."
-            )
-        if s == 0.0:  # final denoising step: exact law of the clean tokens given the score
-            return self.process.tweedie(score, sample, alpha_t, 1.0)
-        if self.config.sampler == "euler":
-            return self.process.euler(score, sample, float(self.noise_schedule.rate(t)), t - s)
-        return self.process.tweedie(score, sample, alpha_t, float(self.noise_schedule.alpha(s)))
+        return self._transition(model_output, timestep, sample)[1]
 
     def step(
         self,
@@ -328,16 +345,9 @@ class JYSDiscreteScheduler(SchedulerMixin, ConfigMixin):
             return_dict (`bool`, defaults to `True`):
                 Return a [`JYSDiscreteSchedulerOutput`] instead of a tuple.
         """
-        transition = self.step_transition(model_output, timestep, sample)
+        _, transition, x0_probs = self._transition(model_output, timestep, sample)
         prev_sample = sample_transition(transition, sample, generator, self.config.sampling_precision)
-        index = self.index_for_timestep(timestep)
-        if index == len(self._grid) - 1:
-            pred_original = transition.probs(sample).argmax(-1)
-        else:
-            alpha_t = float(self.noise_schedule.alpha(self._grid[index]))
-            score = self.process.model_output_to_score(model_output, sample, alpha_t, self.config.prediction_type)
-            pred_original = self.process.tweedie(score, sample, alpha_t, 1.0).probs(sample).argmax(-1)
-        pred_original = pred_original.to(sample.dtype)
+        pred_original = x0_probs.argmax(-1).to(sample.dtype)
         if not return_dict:
             return prev_sample, pred_original, transition.num_clipped
         return JYSDiscreteSchedulerOutput(
