@@ -158,7 +158,8 @@ def calibrate(
             Objective `"kl"` only: keep the `k` largest reference rates per position and lump the rest (a lower bound
             of the objective, for large vocabularies).
         seq_len (`int`, *optional*):
-            The sequence length the model expects; `data` must match it.
+            The sequence length the model expects; `data` must match it. Defaults to the denoiser's declared
+            `max_seq_len` (as the `jys_schedulers.models` adapters declare it), else any length.
         state_path (`str`, *optional*):
             JSON file written atomically after each unit of work (a batch for the DP, an interval otherwise); a rerun
             with the same arguments resumes from it (the step counts may change). Different arguments raise.
@@ -194,6 +195,8 @@ def calibrate(
     _check_int("batch_size", batch_size, 1)
     _check_int("seed", seed, 0)
     _check_int("max_evaluations", max_evaluations, 1)
+    if seq_len is None:
+        seq_len = getattr(denoiser, "max_seq_len", None)
     if seq_len is not None:
         _check_int("seq_len", seq_len, 1)
     if not (isinstance(line_search_rtol, float) and 0.0 < line_search_rtol < 1.0):
