@@ -93,6 +93,9 @@ def test_dp_accounting_report_and_batching_invariance():
     assert all(b >= a for a, b in zip(bounds[1:], bounds))  # more steps never cost more
     for n, grid in result.schedules.items():
         assert len(grid) == int(n) and validate_timesteps(grid, t_min=sched.config.t_min) == grid and grid[0] == 1.0
+    for n, grid in result.schedules.items():  # `bound` re-scores any grid from the DP statistics
+        assert result.bound(grid) == pytest.approx(result.report["step_counts"][n]["bound"], rel=1e-12)
+    assert result.bound([1.0, 0.5, 0.2]) > 0.0
     other = calibrate(oracle, sched, DATA, [1, 2, 3, 5, 12], **(FAST | dict(batch_size=7)))
     assert other.schedules == result.schedules
     for n in result.schedules:
@@ -114,6 +117,8 @@ def test_interval_search_accounting(search):
     assert counter.sequences == 10 * (probes + len(starts))
     assert set(result.schedules["2"]) <= set(result.schedules["4"])  # nested grids
     assert report["step_counts"]["4"]["total_gain"] == pytest.approx(math.fsum(report["step_counts"]["4"]["gains"]))
+    with pytest.raises(ValueError, match="search='dp'"):
+        result.bound([1.0, 0.5])
     uncached = calibrate(Counting(oracle), sched, DATA, [2, 3, 4], search=search, **INTERVAL)
     assert uncached.schedules == result.schedules
     assert uncached.report["sequence_forwards"] == 2 * 10 * probes

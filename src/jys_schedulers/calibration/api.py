@@ -10,9 +10,10 @@ from typing import Any
 
 import torch
 
+from ..schedules import validate_timesteps
 from ..scheduling_jys_discrete import JYSDiscreteScheduler
 from .data import CalibrationData, CountingDenoiser, Denoiser, check_data
-from .grid import candidate_times
+from .grid import candidate_times, grid_cost
 from .objectives import OBJECTIVES
 from .search import SEARCHES, ProbeEvaluator, run_dp, run_interval_search
 from .state import CalibrationState, tensor_digest
@@ -39,11 +40,26 @@ class CalibrationResult:
             `total_gain`; `candidates` (DP) or the solved `intervals` (hierarchical / greedy).
         scheduler_config (`dict`):
             Config of the scheduler that was calibrated.
+        divergence (`torch.Tensor` of shape `(G, G)`, *optional*):
+            DP only: the estimated integrand `D(T_j, T_i)` on `report["candidates"]` (`j > i`), from which
+            [`~CalibrationResult.bound`] scores any grid.
     """
 
     schedules: dict[str, list[float]]
     report: dict[str, Any]
     scheduler_config: dict[str, Any]
+    divergence: torch.Tensor | None = None
+
+    def bound(self, timesteps: list[float]) -> float:
+        """The objective's cost (nats per token) of any grid of call times, from the DP statistics (no model calls).
+
+        The cost of each step is integrated over the bilinearly interpolated `divergence`; for the calibrated grids
+        it equals `report["step_counts"][N]["bound"]`. Useful to compare heuristic or hand-made grids.
+        """
+        if self.divergence is None:
+            raise ValueError("`bound` needs the DP statistics: calibrate with `search='dp'`.")
+        grid = validate_timesteps(timesteps, t_min=float(self.scheduler_config["t_min"]))
+        return grid_cost(self.report["candidates"], self.divergence, grid)
 
     def calibration_info(self) -> dict[str, Any]:
         """Compact provenance for `JYSDiscreteScheduler(calibration_info=...)`."""
@@ -265,7 +281,7 @@ def calibrate(
         report["line_search"] = {**line_search, "cache_posteriors": cache_posteriors}
     report.update(outcome.details)
     schedules = {str(n): [float(t) for t in outcome.grids[n]] for n in step_counts}
-    return CalibrationResult(schedules, report, dict(config))
+    return CalibrationResult(schedules, report, dict(config), outcome.divergence)
 
 
 __all__ = ["CalibrationResult", "calibrate"]

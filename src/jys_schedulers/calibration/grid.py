@@ -142,6 +142,17 @@ def interpolated_cost(times: list[float], divergence: torch.Tensor) -> Callable[
     return cost
 
 
+def _path_cost(cost: Callable[[float, float], float], grid: list[float], t_end: float) -> float:
+    bounds = list(grid) + [t_end]
+    return math.fsum(cost(s, u) for s, u in zip(bounds, bounds[1:]))
+
+
+def grid_cost(times: list[float], divergence: torch.Tensor, grid: list[float]) -> float:
+    """Cost ``Σ_k C(t_k, t_{k+1})`` of any grid (last step to ``t_min``) on the interpolated ``D``
+    (:func:`interpolated_cost`); equals the DP cost for grids made of candidates."""
+    return _path_cost(interpolated_cost(times, divergence), grid, times[-1])
+
+
 def polish_grid(
     times: list[float], divergence: torch.Tensor, grid: list[float], sweeps: int = 5
 ) -> tuple[list[float], float]:
@@ -154,12 +165,7 @@ def polish_grid(
     cost = interpolated_cost(times, divergence)
     t_end = times[-1]
     current = list(grid)
-
-    def total(points: list[float]) -> float:
-        bounds = points + [t_end]
-        return math.fsum(cost(s, u) for s, u in zip(bounds, bounds[1:]))
-
-    value = total(current)
+    value = _path_cost(cost, current, t_end)
     for _ in range(sweeps):
         before = value
         for k in range(1, len(current)):
@@ -172,7 +178,7 @@ def polish_grid(
             candidate = float32_time(found.x)
             if right < candidate < left:
                 trial = current[:k] + [candidate] + current[k + 1 :]
-                trial_value = total(trial)
+                trial_value = _path_cost(cost, trial, t_end)
                 if trial_value < value:
                     current, value = trial, trial_value
         if value >= before - 1e-15 * max(abs(before), 1.0):
@@ -187,5 +193,6 @@ __all__ = [
     "interval_costs",
     "optimal_grids",
     "interpolated_cost",
+    "grid_cost",
     "polish_grid",
 ]

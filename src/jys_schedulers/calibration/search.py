@@ -47,6 +47,7 @@ class SearchOutcome:
     details: dict[str, Any] = field(default_factory=dict)
     sequence_forwards: int = 0
     resumed: bool = False
+    divergence: torch.Tensor | None = None  # DP: the estimated D(T_j, T_i)
 
 
 def _reduced_forwards(caller: CountingDenoiser, data: CalibrationData, before: int) -> int:
@@ -107,7 +108,7 @@ def run_dp(
             grids[n] = (polished, cost)
             per_count[str(n)]["polished_bound"] = cost
     details = {"candidates": list(times), "step_counts": per_count}
-    return SearchOutcome({n: grid for n, (grid, _) in grids.items()}, details, forwards, saved is not None)
+    return SearchOutcome({n: grid for n, (grid, _) in grids.items()}, details, forwards, saved is not None, divergence)
 
 
 # ---------------------------------------------------------------------------------------- hierarchical / greedy
