@@ -20,7 +20,15 @@ from .state import CalibrationState, tensor_digest
 
 
 #: Scheduler config keys that the calibrated statistics depend on (they must match in `to_scheduler`).
-MODEL_KEYS = ("vocab_size", "mask_token_id", "transition", "noise_schedule", "noise_schedule_kwargs", "prediction_type", "t_min")
+MODEL_KEYS = (
+    "vocab_size",
+    "mask_token_id",
+    "transition",
+    "noise_schedule",
+    "noise_schedule_kwargs",
+    "prediction_type",
+    "t_min",
+)
 
 
 @dataclass
@@ -85,14 +93,16 @@ class CalibrationResult:
             config = dict(self.scheduler_config)
         else:
             if not isinstance(base_scheduler, JYSDiscreteScheduler):
-                raise TypeError(f"`base_scheduler` must be a JYSDiscreteScheduler, got {type(base_scheduler).__name__}.")
+                kind = type(base_scheduler).__name__
+                raise TypeError(f"`base_scheduler` must be a JYSDiscreteScheduler, got {kind}.")
             config = dict(base_scheduler.config)
             diff = [k for k in MODEL_KEYS if config.get(k) != self.scheduler_config.get(k)]
             if diff:
                 raise ValueError(
                     f"`base_scheduler` differs from the calibrated scheduler in {diff}: the schedules would not apply."
                 )
-        return JYSDiscreteScheduler.from_config(config, jys_schedules=self.schedules, calibration_info=self.calibration_info())
+        info = self.calibration_info()
+        return JYSDiscreteScheduler.from_config(config, jys_schedules=self.schedules, calibration_info=info)
 
 
 def _check_int(name: str, value: object, minimum: int) -> int:

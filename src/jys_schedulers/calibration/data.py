@@ -4,8 +4,8 @@
 - Every calibration sequence ``n`` (its global index in ``data``) gets its own generator seeded by ``(seed, n)``
   (through :class:`numpy.random.SeedSequence`), which draws the coupled uniforms of ``process.add_noise`` once for all
   times. Results therefore do not depend on the batch size used for model calls, nor on how sequences are sharded.
-- Global batch ``k`` holds sequences ``[k·B, (k+1)·B)``; with ``P`` processes, process ``p`` takes the ``p``-th of ``P``
-  contiguous parts of it (possibly empty). Statistics are summed across processes with ``accelerator.reduce``.
+- Global batch ``k`` holds sequences ``[k·B, (k+1)·B)``; with ``P`` processes, process ``p`` takes the ``p``-th of
+  ``P`` contiguous parts of it (possibly empty). Statistics are summed across processes with ``accelerator.reduce``.
 - A *sequence-forward* is one model call on one sequence; :class:`CountingDenoiser` counts them.
 """
 
@@ -118,7 +118,9 @@ class CountingDenoiser:
         expected = (*x_t.shape, self.process.vocab_size)
         if not isinstance(output, torch.Tensor) or tuple(output.shape) != expected:
             shape = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
-            raise ValueError(f"`denoiser` must return a tensor of shape {expected} (batch, seq_len, vocab_size), got {shape}.")
+            raise ValueError(
+                f"`denoiser` must return a tensor of shape {expected} (batch, seq_len, vocab_size), got {shape}."
+            )
         if not output.dtype.is_floating_point:
             raise ValueError(f"`denoiser` must return floating-point outputs, got dtype {output.dtype}.")
         if torch.isnan(output).any() or torch.isposinf(output).any():
@@ -144,7 +146,8 @@ def check_data(data: object, process: DiscreteProcess, seq_len: int | None, worl
         raise ValueError(f"`data` has {num} sequences, fewer than the {world} process(es) that share it.")
     vocab = process.vocab_size
     if int(data.min()) < 0 or int(data.max()) >= vocab:
-        raise ValueError(f"`data` token ids must lie in [0, {vocab}), got range [{int(data.min())}, {int(data.max())}].")
+        low, high = int(data.min()), int(data.max())
+        raise ValueError(f"`data` token ids must lie in [0, {vocab}), got range [{low}, {high}].")
     if isinstance(process, AbsorbingProcess) and bool((data == process.mask_token_id).any()):
         raise ValueError(f"`data` must be clean sequences, but it contains the mask token {process.mask_token_id}.")
     return data.long()

@@ -1,15 +1,15 @@
 # Copyright 2026 The jys-schedulers authors. Licensed under the Apache License, Version 2.0.
 """Global schedule search: candidate times, interval costs by quadrature, and the dynamic program over grids.
 
-With ``G`` candidate times ``1 = T_0 > T_1 > … > T_{G-1} = t_min`` and the estimated integrand ``D[j, i] = D(T_j, T_i)``
-(``j > i``, i.e. ``T_j < T_i``), the cost of a step from ``T_i`` to ``T_k`` is the trapezoid rule on the candidates in
-between, with ``D(T_i, T_i) = 0``:
+With ``G`` candidate times ``1 = T_0 > T_1 > … > T_{G-1} = t_min`` and the estimated integrand
+``D[j, i] = D(T_j, T_i)`` (``j > i``, i.e. ``T_j < T_i``), the cost of a step from ``T_i`` to ``T_k`` is the trapezoid
+rule on the candidates in between, with ``D(T_i, T_i) = 0``:
 
     C(T_i, T_k) = Σ_{m=i}^{k-1} (T_m - T_{m+1}) · (D[m, i] + D[m+1, i]) / 2.
 
 The last step of a grid goes to clean data; its cost ends at ``t_min``, which stands for 0 (a virtual end node ``G``
-with ``C(T_i, end) = C(T_i, T_{G-1})``). An ``n``-step grid is a path ``0 = b_0 < b_1 < … < b_n = end`` whose call times
-are ``T_{b_0}, …, T_{b_{n-1}}``; its cost is ``Σ_k C(T_{b_k}, T_{b_{k+1}})``. The dynamic program
+with ``C(T_i, end) = C(T_i, T_{G-1})``). An ``n``-step grid is a path ``0 = b_0 < b_1 < … < b_n = end`` whose call
+times are ``T_{b_0}, …, T_{b_{n-1}}``; its cost is ``Σ_k C(T_{b_k}, T_{b_{k+1}})``. The dynamic program
 
     f_0(0) = 0,   f_n(k) = min_{i < k} f_{n-1}(i) + C(T_i, T_k)
 
@@ -62,7 +62,9 @@ def candidate_times(num_candidates: int, t_min: float, geometric_fraction: float
     geometric = np.geomspace(t_min, 1.0 / n_lin, n_geo + 1)[:-1][::-1].tolist()
     times = [float32_time(t, lower=t_min) for t in linear + geometric]
     if any(b >= a for a, b in zip(times, times[1:])):
-        raise ValueError(f"{num_candidates} candidates are too many to be distinct float32 times above t_min={t_min!r}.")
+        raise ValueError(
+            f"{num_candidates} candidates are too many to be distinct float32 times above t_min={t_min!r}."
+        )
     return times
 
 
@@ -89,7 +91,9 @@ def interval_costs(times: list[float], divergence: torch.Tensor) -> torch.Tensor
     return costs
 
 
-def optimal_grids(times: list[float], costs: torch.Tensor, step_counts: Iterable[int]) -> dict[int, tuple[list[float], float]]:
+def optimal_grids(
+    times: list[float], costs: torch.Tensor, step_counts: Iterable[int]
+) -> dict[int, tuple[list[float], float]]:
     """Minimum-cost grids for each step count by dynamic programming over the candidate graph.
 
     Returns ``{n: (call times, cost)}``; ``n`` must lie in ``[1, G]``. Ties go to the earliest (noisiest) predecessor.

@@ -12,7 +12,7 @@ sampler uses the posterior frozen at the start, ``p_s``, where the true reverse 
 ``r ∈ (u, s]``. Both are CTMCs; by Girsanov's theorem for jump processes the KL between their path laws on ``(u, s]``
 is ``∫_u^s D(r, s) dr`` (per position, in nats), with
 
-    D(r, s) = E[ (1/L) Σ_l Σ_{y ≠ x_r^l} φ(R_r(x_r → y), R̂_{r|s}(x_r → y)) ],   φ(a, b) = a log(a/b) - a + b,
+    D(r, s) = E[ (1/L) Σ_l Σ_{y ≠ x_r^l} φ(R_r(x_r → y), R̂_{r|s}(x_r → y)) ],  φ(a, b) = a log(a/b) - a + b,
 
     R_r = R[p_r, x_r, r],   R̂_{r|s} = R[p_s, x_r, r]   (same time r, same state x_r, frozen posterior).
 
@@ -47,8 +47,8 @@ column). With the DP search it is integrated like ``D``.
 
 **Top-k.** For large vocabularies ``top_k`` keeps, per position, the ``k`` largest entries of the reference vector
 ``R_r`` (for absorbing: of the posterior ``p_r``) and lumps all other tokens into one category (rates summed, for both
-``R_r`` and ``R̂_{r|s}``). ``φ`` is jointly convex and 1-homogeneous, so lumping can only lower the sum: the result is a
-lower bound of ``D`` that is exact when the lumped tokens carry the same rate ratio.
+``R_r`` and ``R̂_{r|s}``). ``φ`` is jointly convex and 1-homogeneous, so lumping can only lower the sum: the result is
+a lower bound of ``D`` that is exact when the lumped tokens carry the same rate ratio.
 
 All statistics are computed in float64 whatever the model dtype.
 """
@@ -277,7 +277,8 @@ class AbsorbingKLPairs(PairSums):
         for start in range(0, len(closed), size):
             rows = closed[start : start + size]
             index_k = torch.stack([self.kept[j][0] for j in rows])  # (J, B, L, k)
-            ref = torch.cat([torch.stack([self.kept[j][1] for j in rows]), torch.stack([self.kept[j][2] for j in rows])], -1)
+            kept_ref = torch.stack([self.kept[j][1] for j in rows])
+            ref = torch.cat([kept_ref, torch.stack([self.kept[j][2] for j in rows])], -1)
             kept_frozen = probs.expand(len(rows), *probs.shape).gather(-1, index_k)
             rest = (probs.sum(-1, keepdim=True) - kept_frozen.sum(-1, keepdim=True)).clamp_min(0.0)
             frozen = torch.cat([kept_frozen, rest], -1)
