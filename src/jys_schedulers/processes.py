@@ -305,7 +305,8 @@ def generalized_kl_pairs(p: torch.Tensor, q: torch.Tensor, weights: torch.Tensor
     `(..., J, L, V)`, ``q`` of shape `(..., I, L, V)` and ``weights`` of shape `(..., J, L)` (default 1). The sum is
     expanded as ``Σ w (Σ p log p - Σ p log q - Σ p + Σ q)`` so that the cross term is one matrix product: cost
     ``O(J·I·L·V)`` multiply-adds and ``O((J + I)·L·V)`` logarithms. Zeros of ``q`` are floored at the smallest positive
-    float64 (``log = -708``), so ``a > 0, b = 0`` gives a large finite value instead of ``+inf``.
+    float64 (``log = -708``), so ``a > 0, b = 0`` gives a large finite value instead of ``+inf``. Weights must be
+    non-negative; the result is clamped at 0 against the round-off of the expanded form.
     """
     p, q = p.to(torch.float64), q.to(torch.float64)
     w = torch.ones(p.shape[:-1], dtype=torch.float64, device=p.device) if weights is None else weights.to(torch.float64)
@@ -313,7 +314,7 @@ def generalized_kl_pairs(p: torch.Tensor, q: torch.Tensor, weights: torch.Tensor
     log_q = torch.log(q.clamp_min(torch.finfo(torch.float64).tiny))
     cross = (w.unsqueeze(-1) * p).flatten(-2) @ log_q.flatten(-2).transpose(-1, -2)  # (..., J, I)
     mass_q = w @ q.sum(-1).transpose(-1, -2)  # (..., J, I)
-    return self_term.unsqueeze(-1) - cross + mass_q
+    return (self_term.unsqueeze(-1) - cross + mass_q).clamp_min(0.0)
 
 
 PROCESSES = {"absorbing": AbsorbingProcess, "uniform": UniformProcess}
