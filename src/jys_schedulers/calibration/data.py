@@ -73,13 +73,19 @@ class CalibrationData:
         self.device = torch.device(device) if device is not None else data.device
         self.num_sequences, self.seq_len = data.shape
         self.num_batches = -(-self.num_sequences // batch_size)
+        self._noise: dict[int, torch.Tensor] = {}
 
     def local_batch(self, index: int) -> LocalBatch:
-        """Sequences of global batch ``index`` handled by this process, with their coupled noise."""
+        """Sequences of global batch ``index`` handled by this process, with their coupled noise.
+
+        The noise is drawn once per batch and kept (as much memory as this process's share of ``data``, per noise
+        channel, in float64), since the interval searches pass over the data once per probe.
+        """
         ids = torch.arange(index * self.batch_size, min((index + 1) * self.batch_size, self.num_sequences))
         ids = torch.tensor_split(ids, self.world)[self.rank]
-        noise = sequence_noise(self.seed, ids, self.seq_len, self.process.noise_channels, self.device)
-        return LocalBatch(index, ids, self.data[ids].to(self.device), noise)
+        if index not in self._noise:
+            self._noise[index] = sequence_noise(self.seed, ids, self.seq_len, self.process.noise_channels, self.device)
+        return LocalBatch(index, ids, self.data[ids].to(self.device), self._noise[index])
 
     def batches(self, start: int = 0) -> Iterator[LocalBatch]:
         for index in range(start, self.num_batches):
