@@ -302,6 +302,26 @@ def problem_markdown(problem: Problem, rows: list[Row], values: dict, notes: lis
     return "\n".join(out).rstrip() + "\n"
 
 
+def _span(values: list[float]) -> str:
+    return f"{min(values):.2f}-{max(values):.2f}"
+
+
+def summary_row(problem: Problem, rows: list[Row], values: dict, steps: list[int]) -> str:
+    """One line per problem: forwards of our DP and of the reference, and quality ratios over all step counts."""
+    dp, uniform = rows[0], next(r for r in rows if r.method == "uniform grid")
+    reference = next((r for r in rows if r.method.startswith("reference")), None)
+
+    def ratio(a: Row, b: Row) -> str:  # quality of a / quality of b, over N (> 1: b is better)
+        return _span([values[a.method, n][0] / values[b.method, n][0] for n in steps])
+
+    if reference is None:
+        return f"| {problem.name} | {dp.forwards:,} | - | - | {ratio(uniform, dp)} | - | - |"
+    return (
+        f"| {problem.name} | {dp.forwards:,} | {reference.forwards:,} | 1/{reference.forwards / dp.forwards:.1f} | "
+        f"{ratio(uniform, dp)} | {ratio(uniform, reference)} | {ratio(reference, dp)} |"
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--problem", choices=sorted(PROBLEMS), default="oracle")
@@ -318,11 +338,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--output", default="docs/benchmarks_calibration.md")
     args = parser.parse_args(argv)
 
-    sections = []
+    sections, summary = [], []
     for problem in PROBLEMS[args.problem](args):
         print(f"{problem.name}:", flush=True)
         rows, values, notes = run_problem(problem, args)
         sections.append(problem_markdown(problem, rows, values, notes, sorted(args.steps)))
+        summary.append(summary_row(problem, rows, values, sorted(args.steps)))
     command = "python scripts/benchmark_calibration.py " + " ".join(sys.argv[1:] if argv is None else argv)
     header = [
         "# Calibration benchmarks",
@@ -335,6 +356,18 @@ def main(argv: list[str] | None = None) -> None:
         "reference spends N + 1 (a final denoising call at t = 1e-5): every grid below is sampled by the same N-call "
         "Tweedie sampler, i.e. quality is compared at equal model calls. `vs reference` is the share of the "
         "reference's forwards (for all step counts together).",
+        "",
+        f"## Summary (N = {', '.join(str(n) for n in sorted(args.steps))}; ranges over N)",
+        "",
+        "`A / B` is the quality measure of A's grid divided by B's, as a range over N; lower quality measures are "
+        "better, so `A / B > 1` means B's grid is better.",
+        "",
+        "| problem | DP forwards | reference forwards | DP share | uniform / DP | uniform / reference | "
+        "reference / DP |",
+        "|---|---|---|---|---|---|---|",
+        *summary,
+        "",
+        "## Details",
         "",
     ]
     text = "\n".join(header) + "\n" + "\n".join(sections)

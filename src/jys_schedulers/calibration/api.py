@@ -196,7 +196,10 @@ def calibrate(
             Device of the model inputs; defaults to `accelerator.device`, else the device of `data`.
         polish (`bool`, defaults to `False`):
             DP only: refine each grid off the candidate set by coordinate descent on the interpolated cost (no model
-            calls; `report["step_counts"][N]["polished_bound"]`).
+            calls; `report["step_counts"][N]["polished_bound"]`). Measured on the exact oracle: no gain for step
+            counts up to `num_candidates / 8`; for larger step counts the candidate lattice limits the grid and
+            polish (or more candidates) helps, e.g. at 64 steps with 128 candidates the KL went from 0.99x to 1.03x
+            better than the uniform grid's (256 candidates: 1.045x).
         cache_posteriors (`bool`, defaults to `False`):
             Hierarchical / greedy only: keep the posteriors at interval starts in memory (`num_sequences × seq_len ×
             vocab_size` float64 per start), saving one model call per sequence and probe.
