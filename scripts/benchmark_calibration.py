@@ -25,8 +25,8 @@ reference's N-step grid is run by our N-call sampler (its extra call would denoi
 masked at t = 1e-5).
 
 Problem sources are one function each (`PROBLEMS`): `oracle` (exact posterior of a small explicit distribution) and
-`pipeline` (a saved `DiscreteDiffusionPipeline` folder trained on countdown, quality = countdown error rate of sampled
-sequences). To benchmark another model, add a function that returns a `Problem` and register it.
+`pipeline` (a saved `DiscreteDiffusionPipeline` folder trained on countdown, by default the bundled one; quality =
+countdown error rate of sampled sequences). To benchmark another model, add a function that returns a `Problem` and register it.
 
 Examples:
     python scripts/benchmark_calibration.py                       # the three oracle problems -> docs/benchmarks_calibration.md
@@ -96,11 +96,11 @@ def oracle_problem(args: argparse.Namespace, distribution: str, transition: str,
 def pipeline_problem(args: argparse.Namespace) -> Problem:
     """A countdown `DiscreteDiffusionPipeline` folder (e.g. from scripts/train.py); quality = countdown error rate of
     `--eval-samples` sequences sampled with a fixed seed (the same draws for every grid)."""
+    from jys_schedulers.assets import assets_path
     from jys_schedulers.pipelines import DiscreteDiffusionPipeline
     from jys_schedulers.tasks.countdown import countdown_error_rate, generate_countdown
 
-    if args.pipeline is None:
-        raise SystemExit("--problem pipeline needs --pipeline PATH (a saved DiscreteDiffusionPipeline folder).")
+    args.pipeline = args.pipeline or str(assets_path("countdown"))  # default: the bundled countdown model
     pipe = DiscreteDiffusionPipeline.from_pretrained(args.pipeline)
     denoiser = pipe.denoiser()
     seq_len = denoiser.max_seq_len or args.seq_len
@@ -325,7 +325,9 @@ def summary_row(problem: Problem, rows: list[Row], values: dict, steps: list[int
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--problem", choices=sorted(PROBLEMS), default="oracle")
-    parser.add_argument("--pipeline", help="saved DiscreteDiffusionPipeline folder (--problem pipeline)")
+    parser.add_argument(
+        "--pipeline", help="saved DiscreteDiffusionPipeline folder (--problem pipeline; default: the bundled countdown one)"
+    )
     parser.add_argument("--steps", type=int, nargs="+", default=[2, 4, 8, 16, 32, 64])
     parser.add_argument("--num-samples", type=int, default=1024, help="calibration sequences")
     parser.add_argument("--batch-size", type=int, default=256)

@@ -217,6 +217,7 @@ def plot(result, reference: dict[str, dict[int, float]], path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
     for n, grid in sorted(result.schedules.items(), key=lambda kv: int(kv[0])):
@@ -234,6 +235,7 @@ def plot(result, reference: dict[str, dict[int, float]], path: Path) -> None:
     right.set(xscale="log", yscale="log", xlabel="steps", ylabel=f"{result.report['objective']} objective (nats/token)",
               title="bound per step count" if key == "bound" else "total insertion gain")
     right.set_xticks(counts, [str(n) for n in counts])
+    right.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     right.legend(fontsize=8)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
