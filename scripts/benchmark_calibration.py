@@ -102,6 +102,7 @@ def pipeline_problem(args: argparse.Namespace) -> Problem:
 
     args.pipeline = args.pipeline or str(assets_path("countdown"))  # default: the bundled countdown model
     pipe = DiscreteDiffusionPipeline.from_pretrained(args.pipeline)
+    pipe.set_progress_bar_config(disable=True)
     denoiser = pipe.denoiser()
     seq_len = denoiser.max_seq_len or args.seq_len
     data = generate_countdown(args.num_samples, seq_len=seq_len, seed=args.seed + 1)
