@@ -10,7 +10,7 @@ environment once, at import):
 * ``HF_HUB_DISABLE_TELEMETRY=1``.
 
 diffusers 0.42 passes ``local_dir_use_symlinks`` to huggingface_hub 2.4, which warns on every load from a
-hub id; ``pytest_configure`` filters that ``UserWarning`` (its message quotes the argument in backticks).
+hub id; ``setup.cfg`` filters that ``UserWarning`` (its message quotes the argument in backticks).
 
 Tests that push to or load from "the Hub" use :class:`_hub_server.LocalHubServer`, through two fixtures:
 
@@ -115,12 +115,6 @@ class LocalHub:
                 pytrace=False,
             )
         return result
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "filterwarnings", "ignore:The `local_dir_use_symlinks` argument is deprecated:UserWarning"
-    )
 
 
 @pytest.fixture(scope="session")
