@@ -37,10 +37,7 @@ Examples:
 from __future__ import annotations
 
 import argparse
-import datetime
 import math
-import os
-import platform
 import sys
 import time
 from collections.abc import Callable
@@ -50,61 +47,34 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from jys_schedulers import JYSDiscreteScheduler
 from jys_schedulers.calibration import calibrate
 from jys_schedulers.calibration.objectives import TimeSlice, model_posterior, paper_divergence
 from jys_schedulers.schedules import cosine_timesteps, uniform_timesteps
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _bench_common import Problem, environment_line, load_pipeline  # noqa: E402
+from _bench_common import fmt as _fmt  # noqa: E402
+from _bench_common import oracle_problem as _oracle_problem  # noqa: E402
+
 
 # ------------------------------------------------------------------------------------------------------ problems
-@dataclass
-class Problem:
-    """A denoiser with its scheduler, calibration data and a quality measure of a grid (lower is better)."""
-
-    name: str
-    description: str
-    denoiser: Callable[[torch.LongTensor, torch.Tensor], torch.Tensor]
-    scheduler: JYSDiscreteScheduler
-    data: torch.LongTensor
-    quality: Callable[[list[float]], float]
-    quality_name: str
-
-
 def oracle_problem(args: argparse.Namespace, distribution: str, transition: str, noise_schedule: str) -> Problem:
     """Exact posterior of a small explicit distribution (METHOD.md §8); quality = exact KL(data ‖ sampler)."""
-    from jys_schedulers.tasks.oracle import make_oracle_distribution, sample_from_distribution
-    from jys_schedulers.testing import ExactDenoiser, exact_kl
-
-    dist = make_oracle_distribution(distribution, args.vocab, args.seq_len, seed=0)
-    if transition == "absorbing":
-        sched = JYSDiscreteScheduler(vocab_size=args.vocab + 1, mask_token_id=args.vocab, noise_schedule=noise_schedule)
-    else:
-        sched = JYSDiscreteScheduler(vocab_size=args.vocab, transition="uniform", noise_schedule=noise_schedule)
-    oracle = ExactDenoiser(dist.sequences, dist.probs, sched.process, sched.noise_schedule)
-    data = sample_from_distribution(dist.sequences, dist.probs, args.num_samples, seed=args.seed + 1)
-
-    def quality(grid: list[float]) -> float:
-        return exact_kl(sched, dist.sequences, dist.probs, denoiser=oracle, timesteps=grid)
-
-    description = (
-        f"exact oracle `{distribution}` (V={args.vocab}, L={args.seq_len}), {transition} process, {noise_schedule} "
-        f"noise schedule, Tweedie sampler; {args.num_samples} calibration sequences"
+    return _oracle_problem(
+        distribution, transition, noise_schedule,
+        vocab=args.vocab, seq_len=args.seq_len, num_samples=args.num_samples, seed=args.seed,
     )
-    return Problem(f"{distribution}/{transition}/{noise_schedule}", description, oracle, sched, data, quality, "exact KL (nats)")
 
 
 def pipeline_problem(args: argparse.Namespace) -> Problem:
     """A countdown `DiscreteDiffusionPipeline` folder (e.g. from scripts/train.py); quality = countdown error rate of
     `--eval-samples` sequences sampled with a fixed seed (the same draws for every grid)."""
     from jys_schedulers.assets import assets_path
-    from jys_schedulers.pipelines import DiscreteDiffusionPipeline
     from jys_schedulers.tasks.countdown import countdown_error_rate, generate_countdown
 
     args.pipeline = args.pipeline or str(assets_path("countdown"))  # default: the bundled countdown model
-    pipe = DiscreteDiffusionPipeline.from_pretrained(args.pipeline)
-    pipe.set_progress_bar_config(disable=True)
-    denoiser = pipe.denoiser()
-    seq_len = denoiser.max_seq_len or args.seq_len
+    pipe, denoiser, max_seq_len = load_pipeline(args.pipeline)
+    seq_len = max_seq_len or args.seq_len
     data = generate_countdown(args.num_samples, seq_len=seq_len, seed=args.seed + 1)
 
     def quality(grid: list[float]) -> float:
@@ -270,10 +240,6 @@ def run_problem(problem: Problem, args: argparse.Namespace) -> tuple[list[Row], 
     return rows, values, notes
 
 
-def _fmt(x: float) -> str:
-    return f"{x:.4f}" if x >= 1e-3 else f"{x:.2e}"
-
-
 def problem_markdown(problem: Problem, rows: list[Row], values: dict, notes: list[str], steps: list[int]) -> str:
     reference = next((r for r in rows if r.method.startswith("reference")), None)
     uniform = next(r for r in rows if r.method == "uniform grid")
@@ -351,9 +317,7 @@ def main(argv: list[str] | None = None) -> None:
     header = [
         "# Calibration benchmarks",
         "",
-        f"Written by `scripts/benchmark_calibration.py` on {datetime.date.today().isoformat()}: {platform.machine()}, "
-        f"{os.cpu_count()} logical CPUs, torch {torch.__version__}, {torch.get_num_threads()} intra-op threads. "
-        f"Command: `{command.strip()}`.",
+        environment_line("scripts/benchmark_calibration.py", command),
         "",
         "A *sequence-forward* is one model call on one sequence. Our scheduler samples N steps with N model calls; the "
         "reference spends N + 1 (a final denoising call at t = 1e-5): every grid below is sampled by the same N-call "
