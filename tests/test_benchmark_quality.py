@@ -56,7 +56,7 @@ def test_tiny_run_writes_page_plots_and_keeps_notes(bench, tiny_models, tmp_path
         "--quick", "--oracle-steps", "2", "4", "--oracle-calibration-samples", "16", "--steps", "4",
         "--extra-uniform-steps", "8", "--samples-per-seed", "4", "--reference-samples-per-seed", "4",
         "--calibration-samples", "8", "--paper-calibration-samples", "4", "--num-candidates", "8",
-        "--other-steps", "2", "--other-samples-per-seed", "4", "--other-calibration-samples", "8",
+        "--countdown-uniform-steps", "2", "--text-steps", "2", "--other-samples-per-seed", "4", "--other-calibration-samples", "8",
         "--other-paper-calibration-samples", "4", "--judge-steps", "5", "--sample-batch-size", "4",
         "--countdown-uniform-model", str(tiny_models / "cd-uniform"), "--text-model", str(tiny_models / "text"),
         "--judge-dir", str(tmp_path / "judge"), "--output", str(out), "--img-dir", str(img), "--work-dir", str(work),
