@@ -149,3 +149,18 @@ def local_hub_in_process(
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf_cache"))
     monkeypatch.setattr(hf_api.api, "endpoint", local_hub.url)
     return local_hub
+
+
+@pytest.fixture(autouse=True)
+def _fresh_accelerate_state() -> Iterator[None]:
+    """Forget accelerate's process-wide singleton state after each test.
+
+    ``Accelerator()`` stores the process layout in a shared state; a test that builds one in this process (e.g. a
+    script's ``main`` run in-process) would otherwise make a later ``accelerate.debug_launcher`` test fork workers
+    that believe they are a single process.
+    """
+    yield
+    state = sys.modules.get("accelerate.state")
+    if state is not None:
+        state.AcceleratorState._reset_state(reset_partial_state=True)
+        state.GradientState._reset_state()
