@@ -15,7 +15,7 @@ cosine grids.
 all under `--output-dir`.
 
 Example:
-    python scripts/demo.py                                   # about 2-3 minutes on 2 CPU cores
+    python scripts/demo.py                                   # about 1.5-2 minutes on a 2-core CPU machine
     python scripts/demo.py --num-samples 128 --calibration-samples 128 --output-dir outputs/demo-large
 """
 
@@ -63,7 +63,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="candidate times of the calibration DP (>= the largest step count)")
     parser.add_argument("--batch-size", type=_positive_int, default=32, help="calibration batch size")
     parser.add_argument("--seed", type=_non_negative_int, default=0)
-    parser.add_argument("--threads", type=_positive_int, default=None, help="torch intra-op threads (default: torch's)")
+    parser.add_argument("--threads", type=_positive_int, default=1,
+                        help="torch intra-op threads; 1 is robust on a shared machine (2 threads ran 3-5x slower than 1 "
+                             "on a busy 2-core machine), 2 is faster on an idle one")
     parser.add_argument("--model", type=Path, default=None,
                         help="a countdown pipeline folder instead of the bundled model (e.g. from scripts/train.py)")
     parser.add_argument("--output-dir", type=Path, default=Path("outputs/demo"))
@@ -213,8 +215,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from jys_schedulers.calibration import calibrate
 
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)
     args.output_dir.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
 
