@@ -289,3 +289,16 @@ def test_train_script_rejects_bad_arguments(tmp_path, capsys, args, match):
     assert exc.value.code == 2
     assert match in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_docs_training_python_blocks_run(tmp_path, monkeypatch, capsys):
+    import re
+
+    doc = REPO / "docs" / "training.md"
+    blocks = re.findall(r"^```python\n(.*?)^```", doc.read_text(), flags=re.DOTALL | re.MULTILINE)
+    assert blocks
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {"__name__": "docs_training"}
+    for index, block in enumerate(blocks):
+        exec(compile(block, f"docs/training.md[python block {index}]", "exec"), namespace)
+    assert namespace["result"].steps == 50
