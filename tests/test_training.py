@@ -182,6 +182,35 @@ def test_training_accepts_an_iterable_of_batches_and_reports_exhaustion():
         train_denoiser(_model(9, 16), scheduler, iter(batches), steps=4, progress=False)
 
 
+def test_gradient_accumulation_counts_optimizer_steps():
+    from accelerate import Accelerator
+
+    accelerator = Accelerator(cpu=True, gradient_accumulation_steps=2)
+    result = train_denoiser(_model(9, 16), _absorbing(9), _countdown(64), steps=3, batch_size=8, log_every=1,
+                            progress=False, accelerator=accelerator)
+    assert result.steps == 3 and result.sequences_seen == 3 * 2 * 8
+    assert [h["step"] for h in result.history] == [1, 2, 3]
+
+
+def _train_in_two_processes():
+    from accelerate import Accelerator
+
+    accelerator = Accelerator(cpu=True)
+    assert accelerator.num_processes == 2
+    result = train_denoiser(_model(9, 16), _absorbing(9), _countdown(64), steps=3, batch_size=4, log_every=3,
+                            progress=False, accelerator=accelerator)
+    params = torch.cat([p.detach().flatten() for p in result.model.parameters()])[None]
+    gathered = accelerator.gather(params)
+    assert torch.equal(gathered[0], gathered[1])  # data-parallel replicas stay identical
+    assert result.sequences_seen == 3 * 4 * 2
+
+
+def test_training_runs_data_parallel_on_two_cpu_processes():
+    from accelerate import debug_launcher
+
+    debug_launcher(_train_in_two_processes, num_processes=2)
+
+
 @pytest.mark.parametrize(
     "kwargs, match",
     [
