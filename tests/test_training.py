@@ -180,6 +180,8 @@ def test_training_accepts_an_iterable_of_batches_and_reports_exhaustion():
     assert len(result.history) == 3
     with pytest.raises(ValueError, match="ran out of batches after 3 of 4"):
         train_denoiser(_model(9, 16), scheduler, iter(batches), steps=4, progress=False)
+    with pytest.raises(ValueError, match="`data batch` contains the mask token"):
+        train_denoiser(_model(9, 16), scheduler, [torch.full((4, 16), 8)], steps=1, progress=False)
 
 
 def test_gradient_accumulation_counts_optimizer_steps():

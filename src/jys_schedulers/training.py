@@ -165,7 +165,8 @@ def denoising_loss(
     """The scalar training loss of one batch (see the module docstring).
 
     ``"none"``: mean cross-entropy over the scored positions (0 when the batch has none). ``"elbo"``:
-    ``Σ_b c(t_b) Σ_{l masked} CE_{b,l} / (B · L)``, an unbiased estimate of the negative ELBO per token (absorbing).
+    ``Σ_b c(t_b) Σ_{l masked} CE_{b,l} / (B · L)``, an unbiased estimate of the negative ELBO per token restricted to
+    ``t ∈ [t_min, 1]``, divided by ``1 - t_min`` (absorbing).
     """
     _check_weighting(weighting, scheduler.config.transition)
     nll, scored = token_cross_entropy(logits, x0, x_t, scheduler)
@@ -393,9 +394,12 @@ def train_denoiser(
                 step, total_steps=steps, warmup_steps=warmup_steps, base_lr=lr, min_lr_ratio=min_lr_ratio
             )
         try:
-            x0 = next(batches).to(accelerator.device)
+            x0 = next(batches)
         except StopIteration:
             raise ValueError(f"`data` ran out of batches after {step} of {steps} optimizer steps.") from None
+        if not isinstance(data, torch.Tensor):  # a tensor was checked once, up front
+            _check_clean_tokens(x0, scheduler, "data batch")
+        x0 = x0.to(accelerator.device)
         with accelerator.accumulate(prepared):
             t = sample_training_times(x0.shape[0], t_min, stratified=stratified, generator=generator, device=x0.device)
             x_t = scheduler.add_noise(x0, None, t, generator=generator)
