@@ -151,6 +151,22 @@ def local_hub_in_process(
     return local_hub
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _single_torch_thread() -> Iterator[None]:
+    """Run every test with one intra-op thread.
+
+    The test models are tiny: one thread is as fast as two for them, and it keeps timings sane on a busy machine,
+    where OpenMP barriers of oversubscribed threads make small ops 10-30x slower. Subprocesses get
+    ``OMP_NUM_THREADS=1`` from the tests that start them.
+    """
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 @pytest.fixture(autouse=True)
 def _fresh_accelerate_state() -> Iterator[None]:
     """Forget accelerate's process-wide singleton state after each test.

@@ -25,13 +25,6 @@ from jys_schedulers.testing import ExactDenoiser
 V, MASK, L = 9, 8, 6
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
 
 def _scheduler(**overrides) -> JYSDiscreteScheduler:
     return JYSDiscreteScheduler(**{"vocab_size": V, "mask_token_id": MASK, **overrides})

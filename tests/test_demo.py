@@ -24,13 +24,6 @@ DEMO = REPO / "scripts" / "demo.py"
 ERROR_BOUND_64_STEPS = 0.08
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
 
 @pytest.fixture(scope="module")
 def pipe():

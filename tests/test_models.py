@@ -14,14 +14,6 @@ from jys_schedulers.models import DiscreteDiffusionTransformer, DiscreteTransfor
 TINY = dict(vocab_size=17, max_seq_len=32, hidden_size=32, num_layers=2, num_heads=2, time_embedding_dim=16)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """The test models are tiny: one intra-op thread is as fast and is robust to a busy machine (no oversubscription)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
 
 def _public(config) -> dict:
     return {key: value for key, value in dict(config).items() if not key.startswith("_")}

@@ -25,13 +25,6 @@ V, MASK, L = 9, 8, 12
 PIPELINE_FILE = Path(pipeline_discrete_diffusion.__file__)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
 
 def _transformer(
     vocab_size: int = V, max_seq_len: int = 16, hidden_size: int = 16, seed: int = 0

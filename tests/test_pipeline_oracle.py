@@ -26,13 +26,6 @@ NUM_SAMPLES = 6000
 Z_1E3 = 3.0902  # standard normal upper 1e-3 quantile
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
 
 def _chi_square_threshold(dof: int) -> float:
     """Upper 1e-3 quantile of chi-square(dof), Wilson-Hilferty: dof·(1 - 2/(9 dof) + z·sqrt(2/(9 dof)))³."""

@@ -15,15 +15,6 @@ V, L = 8, 24
 SMALL = dict(d_model=32, num_layers=1, num_heads=2, batch_size=32, lr=1e-2)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def single_thread():
-    """Tiny models run fastest on one thread; on a loaded machine OpenMP barriers make them crawl."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def judge_and_data():
     data = generate_countdown(512, seq_len=L, num_digits=V, seed=0)

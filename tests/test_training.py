@@ -30,13 +30,6 @@ TRAIN_SCRIPT = REPO / "scripts" / "train.py"
 TINY = dict(hidden_size=32, num_layers=1, num_heads=2, time_embedding_dim=16)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
 
 def _absorbing(vocab_size: int = 9) -> JYSDiscreteScheduler:
     return JYSDiscreteScheduler(vocab_size=vocab_size, mask_token_id=vocab_size - 1)
@@ -320,16 +313,3 @@ def test_train_script_rejects_bad_arguments(tmp_path, capsys, args, match):
     assert exc.value.code == 2
     assert match in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
-
-
-def test_docs_training_python_blocks_run(tmp_path, monkeypatch, capsys):
-    import re
-
-    doc = REPO / "docs" / "training.md"
-    blocks = re.findall(r"^```python\n(.*?)^```", doc.read_text(), flags=re.DOTALL | re.MULTILINE)
-    assert blocks
-    monkeypatch.chdir(tmp_path)
-    namespace: dict = {"__name__": "docs_training"}
-    for index, block in enumerate(blocks):
-        exec(compile(block, f"docs/training.md[python block {index}]", "exec"), namespace)
-    assert namespace["result"].steps == 50
