@@ -20,23 +20,16 @@ grids. Only the main process writes, under `--output-dir`:
 from __future__ import annotations
 
 import argparse
+import io
 import json
-import os
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _cli import positive_int  # noqa: E402
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
+from jys_schedulers.io_utils import atomic_save_folder, atomic_write_bytes, atomic_write_text  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -53,17 +46,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="'countdown' or 'text' (bundled tasks), a token tensor file (.pt/.safetensors, "
                              "LongTensor (N, L)) or a text file (.txt) tokenised with --tokenizer or the pipeline's")
     parser.add_argument("--tokenizer", default=None, help="tokenizer.json or transformers tokenizer folder for .txt data")
-    parser.add_argument("--num-samples", type=_positive_int, default=64, help="calibration sequences")
+    parser.add_argument("--num-samples", type=positive_int, default=64, help="calibration sequences")
     parser.add_argument("--data-seed", type=int, default=1234, help="seed of generated task data")
-    parser.add_argument("--nfe", type=_positive_int, nargs="+", default=[4, 8, 16, 32, 64],
+    parser.add_argument("--nfe", type=positive_int, nargs="+", default=[4, 8, 16, 32, 64],
                         help="step counts (= model calls when sampling) to calibrate")
     parser.add_argument("--sampler", choices=["tweedie", "euler"], default=None,
                         help="sampler stored in the output scheduler (default: the base scheduler's)")
     parser.add_argument("--search", choices=["dp", "hierarchical", "greedy"], default="dp")
     parser.add_argument("--objective", choices=["kl", "paper"], default="kl")
-    parser.add_argument("--num-candidates", type=_positive_int, default=128, help="candidate times of the DP")
-    parser.add_argument("--batch-size", type=_positive_int, default=16, help="sequences per global batch")
-    parser.add_argument("--top-k", type=_positive_int, default=None, help="top-k reduction for large vocabularies")
+    parser.add_argument("--num-candidates", type=positive_int, default=128, help="candidate times of the DP")
+    parser.add_argument("--batch-size", type=positive_int, default=16, help="sequences per global batch")
+    parser.add_argument("--top-k", type=positive_int, default=None, help="top-k reduction for large vocabularies")
     parser.add_argument("--polish", action="store_true", help="continuous polish of the DP grids (no model calls)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the coupled calibration noise")
     parser.add_argument("--output-dir", default="outputs/calibration")
@@ -191,25 +184,6 @@ def _tokenize(text: str, tokenizer_spec: str | None, pipe) -> list[int]:
 
 
 # ------------------------------------------------------------------------------------------------------- outputs
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
-
-
-def save_scheduler(scheduler, output_dir: Path) -> Path:
-    """Write `scheduler/` next to a temporary copy first, so a crash never leaves a half-written folder."""
-    target = output_dir / "scheduler"
-    staging = Path(tempfile.mkdtemp(dir=output_dir, prefix=".scheduler."))
-    scheduler.save_pretrained(staging)
-    if target.exists():
-        shutil.rmtree(target)
-    os.replace(staging, target)
-    return target
-
-
 def plot(result, reference: dict[str, dict[int, float]], path: Path) -> None:
     """Left: calibrated call times against the uniform grid. Right: the objective per step count."""
     import matplotlib
@@ -237,12 +211,10 @@ def plot(result, reference: dict[str, dict[int, float]], path: Path) -> None:
     right.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     right.legend(fontsize=8)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
-    os.close(fd)
-    fig.savefig(tmp, dpi=120)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=120)
     plt.close(fig)
-    os.replace(tmp, path)
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def push(scheduler, repo: str, output_dir: Path, argv: list[str]) -> bool:
@@ -310,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     info.update(model=model_source, model_revision=args.revision, data=args.data, num_samples=args.num_samples,
                 sampler=scheduler.config.sampler)
     scheduler.register_to_config(calibration_info=info)
-    save_scheduler(scheduler, output_dir)
+    atomic_save_folder(output_dir / "scheduler", scheduler.save_pretrained)
     reference: dict[str, dict[int, float]] = {}
     if result.divergence is not None:  # the DP statistics also score the heuristic grids, at no model calls
         for name, make in (("uniform", uniform_timesteps), ("cosine", cosine_timesteps)):
@@ -325,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
         "reference_bounds": {name: {str(n): v for n, v in values.items()} for name, values in reference.items()},
         "schedules": result.schedules,
     }
-    _atomic_write_text(output_dir / "calibration_report.json", json.dumps(report, indent=2))
+    atomic_write_text(output_dir / "calibration_report.json", json.dumps(report, indent=2))
     plot(result, reference, output_dir / "calibration.png")
 
     print(f"calibrated {len(result.schedules)} grids with {report['sequence_forwards']} sequence-forwards "

@@ -23,30 +23,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _cli import non_negative_int, positive_int  # noqa: E402
+
+from jys_schedulers.io_utils import atomic_save_folder, atomic_write_bytes  # noqa: E402
 
 
 GRIDS = ("uniform", "cosine", "jys")
 GRID_LABELS = {"uniform": "uniform", "cosine": "cosine", "jys": "JYS (calibrated)"}
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {value}")
-    return value
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -54,16 +42,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
-    parser.add_argument("--steps", type=_positive_int, nargs="+", default=[4, 8, 16, 32, 64],
+    parser.add_argument("--steps", type=positive_int, nargs="+", default=[4, 8, 16, 32, 64],
                         help="step counts (= model calls) to calibrate and compare")
-    parser.add_argument("--num-samples", type=_positive_int, default=32, help="sequences sampled per grid and count")
-    parser.add_argument("--calibration-samples", type=_positive_int, default=32,
+    parser.add_argument("--num-samples", type=positive_int, default=32, help="sequences sampled per grid and count")
+    parser.add_argument("--calibration-samples", type=positive_int, default=32,
                         help="clean countdown sequences for the calibration")
-    parser.add_argument("--num-candidates", type=_positive_int, default=128,
+    parser.add_argument("--num-candidates", type=positive_int, default=128,
                         help="candidate times of the calibration DP (>= the largest step count)")
-    parser.add_argument("--batch-size", type=_positive_int, default=32, help="calibration batch size")
-    parser.add_argument("--seed", type=_non_negative_int, default=0)
-    parser.add_argument("--threads", type=_positive_int, default=1,
+    parser.add_argument("--batch-size", type=positive_int, default=32, help="calibration batch size")
+    parser.add_argument("--seed", type=non_negative_int, default=0)
+    parser.add_argument("--threads", type=positive_int, default=1,
                         help="torch intra-op threads; 1 is robust on a shared machine (2 threads ran 3-5x slower than 1 "
                              "on a busy 2-core machine), 2 is faster on an idle one")
     parser.add_argument("--model", type=Path, default=None,
@@ -144,25 +132,6 @@ def format_table(values: dict, steps: list[int], title: str) -> str:
     return "\n".join(lines)
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` through a temporary file in the same folder and `os.replace` (ordinary permissions)."""
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_plot(values: dict, steps: list[int], path: Path, title: str) -> None:
     """Error rate vs steps, log-log, one line per grid."""
     import io
@@ -190,20 +159,6 @@ def save_plot(values: dict, steps: list[int], path: Path, title: str) -> None:
     fig.savefig(buffer, format="png")
     plt.close(fig)
     atomic_write_bytes(path, buffer.getvalue())
-
-
-def save_scheduler(scheduler, path: Path) -> None:
-    """`scheduler.save_pretrained` into a temporary sibling folder, then swap it into `path`."""
-    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    staging.chmod(0o777 & ~_umask())
-    try:
-        scheduler.save_pretrained(staging)
-        if path.exists():
-            shutil.rmtree(path)
-        staging.rename(path)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
 
 
 # ----------------------------------------------------------------------------------------------------------- main
@@ -261,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
               f"countdown L={task.seq_len}, {args.num_samples} samples per point")
     print(f"[5/6] plot: {plot_path}")
     scheduler_path = args.output_dir / "scheduler"
-    save_scheduler(calibrated, scheduler_path)
+    atomic_save_folder(scheduler_path, calibrated.save_pretrained)
     print(f"[6/6] calibrated scheduler: {scheduler_path} "
           f"(JYSDiscreteScheduler.from_pretrained({str(scheduler_path)!r}))")
 

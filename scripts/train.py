@@ -20,13 +20,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _cli import non_negative_int, positive_float, positive_int  # noqa: E402
+
+from jys_schedulers.io_utils import atomic_save_folder  # noqa: E402
 
 import torch
 
@@ -37,25 +39,7 @@ SAVE_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": t
 DEFAULT_SEQ_LEN = {"countdown": 256, "text": 128}
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
-    return value
 
-
-def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0 or value != value or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,44 +53,44 @@ def build_parser() -> argparse.ArgumentParser:
     task.add_argument("--task", choices=TASKS, default="countdown")
     task.add_argument("--transition", choices=TRANSITIONS, default="absorbing")
     task.add_argument("--noise-schedule", choices=sorted(NOISE_SCHEDULES), default="loglinear")
-    task.add_argument("--seq-len", type=_positive_int, default=None, help="default: 256 (countdown), 128 (text)")
-    task.add_argument("--num-digits", type=_positive_int, default=32, help="countdown digits 0..N-1")
+    task.add_argument("--seq-len", type=positive_int, default=None, help="default: 256 (countdown), 128 (text)")
+    task.add_argument("--num-digits", type=positive_int, default=32, help="countdown digits 0..N-1")
     task.add_argument("--tokenizer", choices=("char", "bpe"), default="char", help="text task tokenizer")
-    task.add_argument("--bpe-vocab-size", type=_positive_int, default=512, help="text task, --tokenizer bpe")
-    task.add_argument("--num-train", type=_positive_int, default=32768, help="training sequences")
-    task.add_argument("--num-heldout", type=_positive_int, default=512, help="held-out sequences for the losses")
+    task.add_argument("--bpe-vocab-size", type=positive_int, default=512, help="text task, --tokenizer bpe")
+    task.add_argument("--num-train", type=positive_int, default=32768, help="training sequences")
+    task.add_argument("--num-heldout", type=positive_int, default=512, help="held-out sequences for the losses")
 
     model = parser.add_argument_group("model (DiscreteDiffusionTransformer)")
-    model.add_argument("--hidden-size", type=_positive_int, default=128)
-    model.add_argument("--num-layers", type=_positive_int, default=4)
-    model.add_argument("--num-heads", type=_positive_int, default=4)
-    model.add_argument("--mlp-ratio", type=_positive_float, default=4.0)
+    model.add_argument("--hidden-size", type=positive_int, default=128)
+    model.add_argument("--num-layers", type=positive_int, default=4)
+    model.add_argument("--num-heads", type=positive_int, default=4)
+    model.add_argument("--mlp-ratio", type=positive_float, default=4.0)
     model.add_argument("--dropout", type=float, default=0.0)
     model.add_argument("--no-time-conditioning", action="store_true", help="a time-agnostic model (MDLM-OWT style)")
 
     train = parser.add_argument_group("training")
-    train.add_argument("--steps", type=_positive_int, default=2000, help="optimizer steps")
-    train.add_argument("--batch-size", type=_positive_int, default=64, help="per process and micro-batch")
-    train.add_argument("--gradient-accumulation-steps", type=_positive_int, default=1)
-    train.add_argument("--lr", type=_positive_float, default=1e-3)
-    train.add_argument("--warmup-steps", type=_non_negative_int, default=None, help="default: min(500, steps // 10)")
+    train.add_argument("--steps", type=positive_int, default=2000, help="optimizer steps")
+    train.add_argument("--batch-size", type=positive_int, default=64, help="per process and micro-batch")
+    train.add_argument("--gradient-accumulation-steps", type=positive_int, default=1)
+    train.add_argument("--lr", type=positive_float, default=1e-3)
+    train.add_argument("--warmup-steps", type=non_negative_int, default=None, help="default: min(500, steps // 10)")
     train.add_argument("--min-lr-ratio", type=float, default=0.1)
     train.add_argument("--weight-decay", type=float, default=0.0)
-    train.add_argument("--grad-clip", type=_positive_float, default=1.0)
+    train.add_argument("--grad-clip", type=positive_float, default=1.0)
     train.add_argument("--ema-decay", type=float, default=None)
     train.add_argument("--t-min-train", type=float, default=1e-3, help="smallest training time")
     train.add_argument("--weighting", choices=WEIGHTINGS, default="none")
     train.add_argument("--mixed-precision", choices=("no", "fp16", "bf16"), default=None,
                        help="default: accelerate's configuration")
     train.add_argument("--cpu", action="store_true", help="train on the CPU even when a GPU is present")
-    train.add_argument("--seed", type=_non_negative_int, default=0)
-    train.add_argument("--log-every", type=_positive_int, default=50)
+    train.add_argument("--seed", type=non_negative_int, default=0)
+    train.add_argument("--log-every", type=positive_int, default=50)
 
     evaluation = parser.add_argument_group("evaluation and output")
-    evaluation.add_argument("--eval-samples", type=_non_negative_int, default=256, help="0 skips sampling")
-    evaluation.add_argument("--eval-steps", type=_positive_int, nargs="+", default=[64],
+    evaluation.add_argument("--eval-samples", type=non_negative_int, default=256, help="0 skips sampling")
+    evaluation.add_argument("--eval-steps", type=positive_int, nargs="+", default=[64],
                             help="uniform-grid step counts to sample at")
-    evaluation.add_argument("--eval-batch-size", type=_positive_int, default=64)
+    evaluation.add_argument("--eval-batch-size", type=positive_int, default=64)
     evaluation.add_argument("--save-dtype", choices=sorted(SAVE_DTYPES), default="float32",
                             help="dtype of the saved weights")
     evaluation.add_argument("--output-dir", type=Path, required=True)
@@ -183,28 +167,17 @@ def load_task(args: argparse.Namespace):
 # ---------------------------------------------------------------------------------------------------------- output
 def save_atomically(pipe, report: dict, output_dir: Path, overwrite: bool) -> None:
     """Write the pipeline and the report to a temporary sibling folder, then move it into place (a crash leaves
-    either the old folder or the new one, never a half-written one)."""
-    output_dir = output_dir.resolve()
-    output_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.", dir=output_dir.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    staging.chmod(0o777 & ~umask)  # mkdtemp creates 0700; the result should be an ordinary folder
+    either the old folder or the new one, never a half-written one). An empty existing folder is replaced."""
+
+    def write(folder: Path) -> None:
+        pipe.save_pretrained(folder)
+        (folder / "training_report.json").write_text(json.dumps(report, indent=2) + "\n")
+
+    replaceable = overwrite or not output_dir.exists() or (output_dir.is_dir() and not any(output_dir.iterdir()))
     try:
-        pipe.save_pretrained(staging)
-        (staging / "training_report.json").write_text(json.dumps(report, indent=2) + "\n")
-        if output_dir.exists():
-            if not overwrite and (not output_dir.is_dir() or any(output_dir.iterdir())):
-                raise FileExistsError(f"{output_dir} appeared during training; not replacing it without --overwrite")
-            old = output_dir.with_name(f".{output_dir.name}.old-{os.getpid()}")
-            output_dir.rename(old)
-            staging.rename(output_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            staging.rename(output_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+        atomic_save_folder(output_dir, write, overwrite=replaceable)
+    except FileExistsError:
+        raise FileExistsError(f"{output_dir} appeared during training; not replacing it without --overwrite") from None
 
 
 def folder_size(path: Path) -> int:
