@@ -18,6 +18,8 @@ from typing import Any
 
 import torch
 
+from ..io_utils import atomic_write_text
+
 
 STATE_FORMAT = 1
 
@@ -68,11 +70,8 @@ class CalibrationState:
         """Write ``progress`` atomically (temporary file in the same folder, then ``os.replace``)."""
         if self.path is None or not self.writer:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         payload = json.dumps({"format": STATE_FORMAT, "fingerprint": self.fingerprint, "progress": progress})
-        tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
-        tmp.write_text(payload)
-        os.replace(tmp, self.path)
+        atomic_write_text(self.path, payload)
 
 
 __all__ = ["STATE_FORMAT", "tensor_digest", "CalibrationState"]
