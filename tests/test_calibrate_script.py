@@ -130,6 +130,7 @@ def test_failed_push_keeps_the_local_output_and_says_what_to_rerun(tiny, tmp_pat
     "extra, message",
     [
         (["--model", "does/not/exist/here"], "no such folder"),
+        (["--model", "org/unreachable-model"], "could not load --model 'org/unreachable-model' from the Hub"),
         (["--data", "SHORT"], "length 5, the model expects 8"),
         (["--data", "missing.pt"], "no such file"),
         (["--data", "corpus.json"], "expected 'countdown', 'text'"),
