@@ -149,7 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "mean nothing): " + ", ".join(f"{k}={v}" for k, v in QUICK.items()))
     parser.add_argument("--seed", type=_non_negative_int, default=0, help="seeds calibration data (seed+1), "
                         "calibration noise (seed) and the sampling generators")
-    parser.add_argument("--num-candidates", type=_positive_int, default=128, help="DP candidate times")
+    parser.add_argument("--num-candidates", type=_positive_int, default=None,
+                        help="DP candidate times (default: max(128, 4 x the part's largest step count); measured on "
+                        "countdown at 64 steps: 128 candidates give 0.0277 error, 256 give 0.0161)")
     parser.add_argument("--calibration-batch-size", type=_positive_int, default=32,
                         help="calibration batch size for the trained models (memory, not results)")
 
@@ -166,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="extra step counts for the uniform grid only (float64, Tweedie), for the 'n vs 2n' target")
     cd.add_argument("--seeds", type=_positive_int, default=3, help="sampling seeds")
     cd.add_argument("--samples-per-seed", type=_positive_int, default=128)
-    cd.add_argument("--reference-methods", nargs="*", choices=METHODS, default=["uniform", "dp", "paper"],
+    cd.add_argument("--reference-methods", nargs="*", choices=METHODS, default=["uniform", "dp"],
                     help="grids also sampled with sampling_precision='reference'")
     cd.add_argument("--reference-samples-per-seed", type=_positive_int, default=64)
     cd.add_argument("--calibration-samples", type=_positive_int, default=256, help="DP calibration sequences")
@@ -182,7 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
     other.add_argument("--text-steps", type=_positive_int, nargs="+", default=[4, 8, 16, 32])
     other.add_argument("--other-seeds", type=_positive_int, default=3)
     other.add_argument("--other-samples-per-seed", type=_positive_int, default=64)
-    other.add_argument("--other-calibration-samples", type=_positive_int, default=128)
+    other.add_argument("--other-calibration-samples", type=_positive_int, default=64,
+                       help="DP calibration sequences (the uniform-process DP costs about 4 s per sequence here)")
     other.add_argument("--other-paper-calibration-samples", type=_positive_int, default=32)
     other.add_argument("--judge-dir", type=Path, default=Path("outputs/ar-judge"),
                        help="cache of the text judges (one sub-folder per sequence length and settings)")
@@ -211,7 +214,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for name in ("oracle_steps", "steps", "extra_uniform_steps", "countdown_uniform_steps", "text_steps"):
         setattr(args, name, sorted(set(getattr(args, name))))
     largest = max(args.steps + args.countdown_uniform_steps + args.text_steps + args.oracle_steps)
-    if args.num_candidates < largest:
+    if args.num_candidates is not None and args.num_candidates < largest:
         parser.error(f"--num-candidates ({args.num_candidates}) must be >= the largest step count ({largest})")
     if args.paper_calibration_samples > args.calibration_samples:
         parser.error(f"--paper-calibration-samples ({args.paper_calibration_samples}) must be <= "
@@ -245,6 +248,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 # --------------------------------------------------------------------------------------------------------- helpers
 def is_power_of_two(n: int) -> bool:
     return n >= 2 and n & (n - 1) == 0
+
+
+def default_candidates(step_counts: list[int]) -> int:
+    """DP candidates when `--num-candidates` is not given: at least 4 per step of the largest grid. The DP picks call
+    times among the candidates, so a grid with half as many steps as candidates is bound to the lattice (calibrate's
+    docstring; measured here on countdown at 64 steps: 128 candidates 0.0277 error, bound 0.0167 above the cosine
+    grid's 0.0122; 256 candidates 0.0161, bound 0.0094)."""
+    return max(128, 4 * max(step_counts))
 
 
 def with_sampling(scheduler: JYSDiscreteScheduler, sampler: str, precision: str = "float64") -> JYSDiscreteScheduler:
@@ -310,7 +321,7 @@ def run_calibration(denoiser, scheduler, data, nfe: list[int], *, search: str, o
     kwargs: dict[str, Any] = {"search": search, "objective": objective, "batch_size": batch_size,
                               "seed": args.seed, "progress": False}
     if search == "dp":
-        kwargs["num_candidates"] = args.num_candidates
+        kwargs["num_candidates"] = args.num_candidates or default_candidates(nfe)
     else:
         kwargs["cache_posteriors"] = True
     key = cell_key("calibration", tag, nfe, kwargs, int(data.shape[0]))
@@ -660,7 +671,7 @@ def sampled_targets(part: dict[str, Any], design: bool) -> list[list[str]]:
     for precision in precisions:
         for sampler in sorted({c["sampler"] for c in part["cells"] if c["precision"] == precision}, reverse=True):
             sampler_label = "Euler = Tweedie" if part["samplers_coincide"] else sampler.capitalize()
-            values, wins, insignificant = [], 0, []
+            values, wins, insignificant, unresolved_wins = [], 0, [], 0
             for n in part["steps"]:
                 a, b = look.get((precision, sampler, "dp", n)), look.get((precision, sampler, "uniform", n))
                 if a is None or b is None:
@@ -670,13 +681,16 @@ def sampled_targets(part: dict[str, Any], design: bool) -> list[list[str]]:
                 values.append(f"{n}: {ratio:.2f}")
                 if not significant:
                     insignificant.append(str(n))
+                    unresolved_wins += ratio > 1.0
             if not values:
                 continue
             note = f"; within 2 SE at N={', '.join(insignificant)}" if insignificant else ""
             rows.append([
                 f"{part['title']} ({precision}, {sampler_label}): default calibration beats the uniform grid in "
                 f"{label.split(' (')[0]} at every N ({scope})",
-                f"uniform/default ratio {', '.join(values)}{note}", _check(wins == len(values)),
+                f"uniform/default ratio {', '.join(values)}{note}",
+                _check(wins == len(values)) + (" (some wins within noise)" if wins == len(values) and unresolved_wins
+                                               else ""),
             ])
             for metric, metric_label, metric_lower in part["metric_info"][1:]:
                 reference = part["references"].get("train_windows", {}).get(metric)
@@ -966,7 +980,7 @@ def render(results: dict[str, Any], args: argparse.Namespace, notes: str) -> str
     for key, design in (("countdown", True), ("countdown-uniform", False), ("text", False)):
         if key in results:
             targets += sampled_targets(results[key], design)
-    met = sum(r[2] == "✓" for r in targets)
+    met = sum(r[2].startswith("✓") for r in targets)
     out = [
         "# Benchmarks",
         "",

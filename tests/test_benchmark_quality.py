@@ -90,7 +90,7 @@ def test_tiny_run_writes_page_plots_and_keeps_notes(bench, tiny_models, tmp_path
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["--steps", "256"], "--num-candidates (128) must be >= the largest step count (256)"),
+        (["--num-candidates", "32"], "--num-candidates (32) must be >= the largest step count (64)"),
         (["--seeds", "0"], "must be a positive integer"),
         (["--paper-calibration-samples", "512"], "--paper-calibration-samples (512) must be <="),
         (["--parts", "text", "--text-model", "/nonexistent"], "--text-model /nonexistent is not a pipeline folder"),
