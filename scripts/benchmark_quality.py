@@ -54,11 +54,12 @@ from typing import Any
 import torch
 
 from jys_schedulers import JYSDiscreteScheduler
-from jys_schedulers.calibration import calibrate
+from jys_schedulers.calibration import calibrate, default_num_candidates
 from jys_schedulers.schedules import cosine_timesteps, uniform_timesteps
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _bench_common import environment_line, fmt, load_pipeline, oracle_problem  # noqa: E402
+from _cli import non_negative_int, positive_int  # noqa: E402
 
 
 PARTS = ("oracle", "countdown", "countdown-uniform", "text")
@@ -98,26 +99,6 @@ LINKED_PAGES = [
 
 
 # ------------------------------------------------------------------------------------------------------ arguments
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {value}")
-    return value
-
-
 QUICK = {  # --quick overrides (a smoke test of every code path, not a measurement)
     "oracle_steps": [2, 4, 8],
     "oracle_calibration_samples": 64,
@@ -147,59 +128,59 @@ def build_parser() -> argparse.ArgumentParser:
                         "folder is missing is then skipped with a note; named explicitly, it is an error)")
     parser.add_argument("--quick", action="store_true", help="tiny defaults for every part (a smoke test; the numbers "
                         "mean nothing): " + ", ".join(f"{k}={v}" for k, v in QUICK.items()))
-    parser.add_argument("--seed", type=_non_negative_int, default=0, help="seeds calibration data (seed+1), "
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="seeds calibration data (seed+1), "
                         "calibration noise (seed) and the sampling generators")
-    parser.add_argument("--num-candidates", type=_positive_int, default=None,
+    parser.add_argument("--num-candidates", type=positive_int, default=None,
                         help="DP candidate times (default: max(128, 4 x the part's largest step count); measured on "
                         "countdown at 64 steps: 128 candidates give 0.0277 error, 256 give 0.0161)")
-    parser.add_argument("--calibration-batch-size", type=_positive_int, default=32,
+    parser.add_argument("--calibration-batch-size", type=positive_int, default=32,
                         help="calibration batch size for the trained models (memory, not results)")
 
     oracle = parser.add_argument_group("oracle")
-    oracle.add_argument("--oracle-steps", type=_positive_int, nargs="+", default=[2, 3, 4, 6, 8, 12, 16])
-    oracle.add_argument("--oracle-calibration-samples", type=_positive_int, default=4096,
+    oracle.add_argument("--oracle-steps", type=positive_int, nargs="+", default=[2, 3, 4, 6, 8, 12, 16])
+    oracle.add_argument("--oracle-calibration-samples", type=positive_int, default=4096,
                         help="sequences drawn from each distribution (measured: 1024 leaves calibration noise that "
                         "loses to the uniform grid by up to 10%% at 12-16 steps on two problems)")
-    oracle.add_argument("--oracle-calibration-batch-size", type=_positive_int, default=256)
+    oracle.add_argument("--oracle-calibration-batch-size", type=positive_int, default=256)
 
     cd = parser.add_argument_group("countdown (bundled absorbing model)")
-    cd.add_argument("--steps", type=_positive_int, nargs="+", default=[4, 8, 16, 32, 64])
-    cd.add_argument("--extra-uniform-steps", type=_positive_int, nargs="*", default=[128],
+    cd.add_argument("--steps", type=positive_int, nargs="+", default=[4, 8, 16, 32, 64])
+    cd.add_argument("--extra-uniform-steps", type=positive_int, nargs="*", default=[128],
                     help="extra step counts for the uniform grid only (float64, Tweedie), for the 'n vs 2n' target")
-    cd.add_argument("--seeds", type=_positive_int, default=3, help="sampling seeds")
-    cd.add_argument("--samples-per-seed", type=_positive_int, default=128)
+    cd.add_argument("--seeds", type=positive_int, default=3, help="sampling seeds")
+    cd.add_argument("--samples-per-seed", type=positive_int, default=128)
     cd.add_argument("--reference-methods", nargs="*", choices=METHODS, default=["uniform", "dp"],
                     help="grids also sampled with sampling_precision='reference'")
-    cd.add_argument("--reference-samples-per-seed", type=_positive_int, default=64)
-    cd.add_argument("--calibration-samples", type=_positive_int, default=256, help="DP calibration sequences")
-    cd.add_argument("--paper-calibration-samples", type=_positive_int, default=64,
+    cd.add_argument("--reference-samples-per-seed", type=positive_int, default=64)
+    cd.add_argument("--calibration-samples", type=positive_int, default=256, help="DP calibration sequences")
+    cd.add_argument("--paper-calibration-samples", type=positive_int, default=64,
                     help="calibration sequences of the paper's hierarchical search (the first of the DP's)")
 
     other = parser.add_argument_group("countdown-uniform and text (models trained by scripts/train.py)")
     other.add_argument("--countdown-uniform-model", type=Path, default=None,
                        help=f"pipeline folder (default: {DEFAULT_MODELS['countdown-uniform']})")
     other.add_argument("--text-model", type=Path, default=None, help=f"pipeline folder (default: {DEFAULT_MODELS['text']})")
-    other.add_argument("--countdown-uniform-steps", type=_positive_int, nargs="+", default=[2, 4, 8, 16],
+    other.add_argument("--countdown-uniform-steps", type=positive_int, nargs="+", default=[2, 4, 8, 16],
                        help="(the uniform-transition model is near its floor by 16 steps)")
-    other.add_argument("--text-steps", type=_positive_int, nargs="+", default=[4, 8, 16, 32])
-    other.add_argument("--other-seeds", type=_positive_int, default=3)
-    other.add_argument("--other-samples-per-seed", type=_positive_int, default=64)
-    other.add_argument("--other-calibration-samples", type=_positive_int, default=64,
+    other.add_argument("--text-steps", type=positive_int, nargs="+", default=[4, 8, 16, 32])
+    other.add_argument("--other-seeds", type=positive_int, default=3)
+    other.add_argument("--other-samples-per-seed", type=positive_int, default=64)
+    other.add_argument("--other-calibration-samples", type=positive_int, default=64,
                        help="DP calibration sequences (the uniform-process DP costs about 4 s per sequence here)")
-    other.add_argument("--other-paper-calibration-samples", type=_positive_int, default=32)
+    other.add_argument("--other-paper-calibration-samples", type=positive_int, default=32)
     other.add_argument("--judge-dir", type=Path, default=Path("outputs/ar-judge"),
                        help="cache of the text judges (one sub-folder per sequence length and settings)")
-    other.add_argument("--judge-steps", type=_positive_int, default=1500)
+    other.add_argument("--judge-steps", type=positive_int, default=1500)
 
     out = parser.add_argument_group("output")
-    out.add_argument("--sample-batch-size", type=_positive_int, default=64)
+    out.add_argument("--sample-batch-size", type=positive_int, default=64)
     out.add_argument("--output", type=Path, default=Path("docs/benchmarks.md"))
     out.add_argument("--img-dir", type=Path, default=Path("docs/img"))
     out.add_argument("--work-dir", type=Path, default=Path("outputs/benchmark_quality"),
                      help="results.json and resumable calibration states")
     out.add_argument("--resume", action="store_true", help="reuse finished cells and calibration states in --work-dir")
     out.add_argument("--render-only", action="store_true", help="rewrite --output and plots from --work-dir/results.json")
-    out.add_argument("--threads", type=_positive_int, default=1, help="torch intra-op threads")
+    out.add_argument("--threads", type=positive_int, default=1, help="torch intra-op threads")
     return parser
 
 
@@ -248,14 +229,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 # --------------------------------------------------------------------------------------------------------- helpers
 def is_power_of_two(n: int) -> bool:
     return n >= 2 and n & (n - 1) == 0
-
-
-def default_candidates(step_counts: list[int]) -> int:
-    """DP candidates when `--num-candidates` is not given: at least 4 per step of the largest grid. The DP picks call
-    times among the candidates, so a grid with half as many steps as candidates is bound to the lattice (calibrate's
-    docstring; measured here on countdown at 64 steps: 128 candidates 0.0277 error, bound 0.0167 above the cosine
-    grid's 0.0122; 256 candidates 0.0161, bound 0.0094)."""
-    return max(128, 4 * max(step_counts))
 
 
 def with_sampling(scheduler: JYSDiscreteScheduler, sampler: str, precision: str = "float64") -> JYSDiscreteScheduler:
@@ -321,7 +294,7 @@ def run_calibration(denoiser, scheduler, data, nfe: list[int], *, search: str, o
     kwargs: dict[str, Any] = {"search": search, "objective": objective, "batch_size": batch_size,
                               "seed": args.seed, "progress": False}
     if search == "dp":
-        kwargs["num_candidates"] = args.num_candidates or default_candidates(nfe)
+        kwargs["num_candidates"] = args.num_candidates or default_num_candidates(nfe)
     else:
         kwargs["cache_posteriors"] = True
     key = cell_key("calibration", tag, nfe, kwargs, int(data.shape[0]))
@@ -465,7 +438,7 @@ def countdown_task(args: argparse.Namespace, key: str) -> SampledTask:
 
     model = "bundled countdown model (`jys_schedulers.assets`)" if bundled else f"`{folder}`"
     info = training_info(assets_path("countdown") if bundled else folder)
-    title = (f"Countdown, bundled absorbing model" if bundled else "Countdown, uniform-transition model")
+    title = ("Countdown, bundled absorbing model" if bundled else "Countdown, uniform-transition model")
     return SampledTask(
         key, title, model, pipe, denoiser, seq_len, data, countdown_metrics(num_digits), COUNTDOWN_METRICS,
         args.steps if bundled else args.countdown_uniform_steps,

@@ -54,7 +54,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="sampler stored in the output scheduler (default: the base scheduler's)")
     parser.add_argument("--search", choices=["dp", "hierarchical", "greedy"], default="dp")
     parser.add_argument("--objective", choices=["kl", "paper"], default="kl")
-    parser.add_argument("--num-candidates", type=positive_int, default=128, help="candidate times of the DP")
+    parser.add_argument("--num-candidates", type=positive_int, default=None,
+                        help="candidate times of the DP (default: max(128, 4 x the largest --nfe))")
     parser.add_argument("--batch-size", type=positive_int, default=16, help="sequences per global batch")
     parser.add_argument("--top-k", type=positive_int, default=None, help="top-k reduction for large vocabularies")
     parser.add_argument("--polish", action="store_true", help="continuous polish of the DP grids (no model calls)")
@@ -66,7 +67,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.seed < 0:
         parser.error(f"--seed must be >= 0, got {args.seed}")
-    if args.search == "dp" and max(args.nfe) > args.num_candidates:
+    if args.search == "dp" and args.num_candidates is not None and max(args.nfe) > args.num_candidates:
         parser.error(f"--nfe {max(args.nfe)} exceeds --num-candidates {args.num_candidates} (the DP places at most "
                      "that many steps)")
     return args

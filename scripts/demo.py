@@ -47,8 +47,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--num-samples", type=positive_int, default=32, help="sequences sampled per grid and count")
     parser.add_argument("--calibration-samples", type=positive_int, default=32,
                         help="clean countdown sequences for the calibration")
-    parser.add_argument("--num-candidates", type=positive_int, default=128,
-                        help="candidate times of the calibration DP (>= the largest step count)")
+    parser.add_argument("--num-candidates", type=positive_int, default=None,
+                        help="candidate times of the calibration DP (>= the largest step count; default: "
+                             "max(128, 4 x the largest step count))")
     parser.add_argument("--batch-size", type=positive_int, default=32, help="calibration batch size")
     parser.add_argument("--seed", type=non_negative_int, default=0)
     parser.add_argument("--threads", type=positive_int, default=1,
@@ -60,7 +61,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
     args.steps = sorted(set(args.steps))
-    if args.num_candidates < max(args.steps):
+    if args.num_candidates is not None and args.num_candidates < max(args.steps):
         parser.error(f"--num-candidates ({args.num_candidates}) must be >= the largest --steps ({max(args.steps)})")
     if args.model is not None and not (args.model / "model_index.json").is_file():
         parser.error(f"--model {args.model} is not a pipeline folder (no model_index.json)")

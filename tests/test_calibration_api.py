@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from jys_schedulers import JYSDiscreteScheduler
-from jys_schedulers.calibration import CalibrationResult, calibrate
+from jys_schedulers.calibration import CalibrationResult, calibrate, default_num_candidates
 from jys_schedulers.schedules import validate_timesteps
 from jys_schedulers.tasks.oracle import make_oracle_distribution, sample_from_distribution
 from jys_schedulers.testing import ExactDenoiser
@@ -39,6 +39,20 @@ class Counting:
         self.calls += 1
         self.sequences += x.shape[0]
         return self.denoiser(x, t)
+
+
+def test_default_num_candidates_grows_with_the_largest_grid():
+    assert default_num_candidates([2, 8]) == 128
+    assert default_num_candidates([4, 64]) == 256  # 4 candidates per step of the largest grid
+    assert default_num_candidates(range(1, 101)) == 400
+    with pytest.raises(ValueError, match="step_counts"):
+        default_num_candidates([])
+    sched, oracle = make()
+    counting = Counting(oracle)
+    result = calibrate(counting, sched, DATA[:4], [2, 40], batch_size=4, progress=False)
+    assert result.report["num_candidates"] == 160
+    assert counting.sequences == 4 * 160  # the DP calls the model once per candidate and sequence
+    assert len(result.schedules["40"]) == 40
 
 
 # ------------------------------------------------------------------------------------------------------ bad input

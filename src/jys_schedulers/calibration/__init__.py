@@ -14,7 +14,7 @@ sharding, counted model calls), ``state`` (resumable JSON state), ``api`` (:func
 """
 
 from .api import CalibrationResult, calibrate
-from .grid import candidate_times, interval_costs, optimal_grids
+from .grid import candidate_times, default_num_candidates, interval_costs, optimal_grids
 from .line_search import LineSearchResult, golden_section_max
 from .objectives import OBJECTIVES, frozen_posterior_divergence, paper_divergence
 from .search import SEARCHES
@@ -26,6 +26,7 @@ __all__ = [
     "OBJECTIVES",
     "SEARCHES",
     "candidate_times",
+    "default_num_candidates",
     "interval_costs",
     "optimal_grids",
     "golden_section_max",

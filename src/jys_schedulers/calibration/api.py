@@ -13,7 +13,7 @@ import torch
 from ..schedules import validate_timesteps
 from ..scheduling_jys_discrete import JYSDiscreteScheduler
 from .data import CalibrationData, CountingDenoiser, Denoiser, check_data
-from .grid import candidate_times, grid_cost
+from .grid import candidate_times, default_num_candidates, grid_cost
 from .objectives import OBJECTIVES
 from .search import SEARCHES, ProbeEvaluator, run_dp, run_interval_search
 from .state import CalibrationState, tensor_digest
@@ -135,7 +135,7 @@ def calibrate(
     *,
     search: str = "dp",
     objective: str = "kl",
-    num_candidates: int = 128,
+    num_candidates: int | None = None,
     batch_size: int = 32,
     seed: int = 0,
     top_k: int | None = None,
@@ -173,8 +173,10 @@ def calibrate(
             sequence in total), `"hierarchical"` (the paper's interval breakdown) or `"greedy"`.
         objective (`str`, defaults to `"kl"`):
             `"kl"` (posterior-KL / frozen-posterior Girsanov cost) or `"paper"` (the reference insertion gain).
-        num_candidates (`int`, defaults to 128):
-            Candidate times of the DP (linear spacing plus a geometric tail near `t_min`).
+        num_candidates (`int`, *optional*):
+            Candidate times of the DP (linear spacing plus a geometric tail near `t_min`). Defaults to
+            `default_num_candidates(nfe)` = `max(128, 4 × max(nfe))`: a grid with more than a quarter as many steps as
+            candidates is bound by the candidate lattice.
         batch_size (`int`, defaults to 32):
             Sequences per global batch (split across processes). Memory grows with `batch_size` (and, for the DP, with
             `num_candidates`), never with the number of calibration sequences.
@@ -220,7 +222,10 @@ def calibrate(
         raise TypeError(f"`scheduler` must be a JYSDiscreteScheduler, got {type(scheduler).__name__}.")
     if not callable(denoiser):
         raise TypeError(f"`denoiser` must be callable, got {type(denoiser).__name__}.")
-    _check_int("num_candidates", num_candidates, 2)
+    if num_candidates is None and search == "dp":
+        num_candidates = default_num_candidates(_check_step_counts(nfe, None))
+    if num_candidates is not None:
+        _check_int("num_candidates", num_candidates, 2)
     _check_int("batch_size", batch_size, 1)
     _check_int("seed", seed, 0)
     _check_int("max_evaluations", max_evaluations, 1)
