@@ -44,6 +44,7 @@ import torch.nn.functional as F
 
 from .models.adapters import make_denoiser
 from .sampling import GeneratorLike, uniform_noise
+from .validation import check_int
 
 
 WEIGHTINGS = ("none", "elbo")
@@ -61,14 +62,6 @@ __all__ = [
 
 
 # ------------------------------------------------------------------------------------------------------ validation
-def _check_int(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"`{name}` must be an int >= {minimum}, got {value!r}.")
-    if value < minimum:
-        raise ValueError(f"`{name}` must be an int >= {minimum}, got {value}.")
-    return value
-
-
 def _check_float(name: str, value: object, low: float, high: float, *, low_open: bool = False, high_open: bool = False):
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(float(value))
     if ok:
@@ -119,7 +112,7 @@ def sample_training_times(
     ``stratified=True``: row ``i`` gets ``t_min + (1 - t_min) (i + u_i) / B`` with ``u_i ~ U[0, 1)`` (one draw in each
     of ``B`` equal strata; each row is still marginally ``U(t_min, 1)``). ``False``: i.i.d. uniform draws.
     """
-    _check_int("batch_size", batch_size, 1)
+    check_int("batch_size", batch_size, 1)
     t_min = _check_float("t_min", t_min, 0.0, 1.0, high_open=True)
     u = uniform_noise((batch_size,), generator, device)
     if stratified:
@@ -203,7 +196,7 @@ def evaluate_denoiser(
     Returns ``{"cross_entropy": mean CE over scored positions (nats), "nelbo": negative ELBO per token (nats,
     absorbing; the integral over [t_min, 1]) or None (uniform), "num_sequences": N}``.
     """
-    _check_int("batch_size", batch_size, 1)
+    check_int("batch_size", batch_size, 1)
     _check_clean_tokens(data, scheduler)
     denoiser = make_denoiser(model, scheduler, adapter)
     device = next(iter(model.parameters())).device if isinstance(model, torch.nn.Module) else torch.device("cpu")
@@ -352,14 +345,14 @@ def train_denoiser(
 
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"`model` must be a torch.nn.Module, got {type(model).__name__}.")
-    _check_int("steps", steps, 1)
-    _check_int("batch_size", batch_size, 1)
-    _check_int("log_every", log_every, 1)
-    _check_int("seed", seed, 0)
+    check_int("steps", steps, 1)
+    check_int("batch_size", batch_size, 1)
+    check_int("log_every", log_every, 1)
+    check_int("seed", seed, 0)
     lr = _check_float("lr", lr, 0.0, 1.0, low_open=True)
     min_lr_ratio = _check_float("min_lr_ratio", min_lr_ratio, 0.0, 1.0)
     weight_decay = _check_float("weight_decay", weight_decay, 0.0, 1.0)
-    warmup_steps = min(500, steps // 10) if warmup_steps is None else _check_int("warmup_steps", warmup_steps, 0)
+    warmup_steps = min(500, steps // 10) if warmup_steps is None else check_int("warmup_steps", warmup_steps, 0)
     if grad_clip is not None:
         grad_clip = _check_float("grad_clip", grad_clip, 0.0, math.inf, low_open=True)
     if ema_decay is not None:

@@ -12,6 +12,7 @@ import torch
 
 from ..schedules import validate_timesteps
 from ..scheduling_jys_discrete import JYSDiscreteScheduler
+from ..validation import check_int
 from .data import CalibrationData, CountingDenoiser, Denoiser, check_data
 from .grid import candidate_times, default_num_candidates, grid_cost
 from .objectives import OBJECTIVES
@@ -103,12 +104,6 @@ class CalibrationResult:
                 )
         info = self.calibration_info()
         return JYSDiscreteScheduler.from_config(config, jys_schedules=self.schedules, calibration_info=info)
-
-
-def _check_int(name: str, value: object, minimum: int) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"`{name}` must be an int >= {minimum}, got {value!r}.")
-    return value
 
 
 def _check_step_counts(nfe: int | Iterable[int], upper: int | None) -> list[int]:
@@ -225,21 +220,21 @@ def calibrate(
     if num_candidates is None and search == "dp":
         num_candidates = default_num_candidates(_check_step_counts(nfe, None))
     if num_candidates is not None:
-        _check_int("num_candidates", num_candidates, 2)
-    _check_int("batch_size", batch_size, 1)
-    _check_int("seed", seed, 0)
-    _check_int("max_evaluations", max_evaluations, 1)
+        check_int("num_candidates", num_candidates, 2)
+    check_int("batch_size", batch_size, 1)
+    check_int("seed", seed, 0)
+    check_int("max_evaluations", max_evaluations, 1)
     if seq_len is None:
         seq_len = getattr(denoiser, "max_seq_len", None)
     if seq_len is not None:
-        _check_int("seq_len", seq_len, 1)
+        check_int("seq_len", seq_len, 1)
     if not (isinstance(line_search_rtol, float) and 0.0 < line_search_rtol < 1.0):
         raise ValueError(f"`line_search_rtol` must be a float in (0, 1), got {line_search_rtol!r}.")
     process = scheduler.process
     if top_k is not None:
         if objective != "kl":
             raise ValueError("`top_k` is only supported with `objective='kl'`.")
-        _check_int("top_k", top_k, 1)
+        check_int("top_k", top_k, 1)
         if top_k >= process.vocab_size:
             raise ValueError(f"`top_k` must be smaller than the vocabulary ({process.vocab_size}), got {top_k}.")
     step_counts = _check_step_counts(nfe, num_candidates if search == "dp" else None)

@@ -20,6 +20,8 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 from diffusers.utils import BaseOutput
 
+from ..validation import check_int
+
 
 __all__ = ["DiscreteDiffusionTransformer", "DiscreteTransformerOutput"]
 
@@ -203,12 +205,12 @@ class DiscreteDiffusionTransformer(ModelMixin, ConfigMixin):
         time_embedding_dim: int = 128,
     ):
         super().__init__()
-        _check_int("vocab_size", vocab_size, minimum=2)
-        _check_int("max_seq_len", max_seq_len, minimum=1)
-        _check_int("hidden_size", hidden_size, minimum=2)
-        _check_int("num_layers", num_layers, minimum=1)
-        _check_int("num_heads", num_heads, minimum=1)
-        _check_int("time_embedding_dim", time_embedding_dim, minimum=2)
+        check_int("vocab_size", vocab_size, 2)
+        check_int("max_seq_len", max_seq_len, 1)
+        check_int("hidden_size", hidden_size, 2)
+        check_int("num_layers", num_layers, 1)
+        check_int("num_heads", num_heads, 1)
+        check_int("time_embedding_dim", time_embedding_dim, 2)
         if hidden_size % num_heads != 0 or (hidden_size // num_heads) % 2 != 0:
             raise ValueError(
                 f"`hidden_size` ({hidden_size}) must be divisible by `num_heads` ({num_heads}) with an even head size "
@@ -355,10 +357,3 @@ class DiscreteDiffusionTransformer(ModelMixin, ConfigMixin):
         if not return_dict:
             return (logits,)
         return DiscreteTransformerOutput(logits=logits)
-
-
-def _check_int(name: str, value, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"`{name}` must be an int, got {value!r}.")
-    if value < minimum:
-        raise ValueError(f"`{name}` must be >= {minimum}, got {value}.")

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 
 import torch
 
+from ..validation import check_int
+
 __all__ = [
     "TRANSITIONS",
     "CountdownTask",
@@ -38,14 +40,6 @@ __all__ = [
 ]
 
 TRANSITIONS = ("absorbing", "uniform")
-
-
-def _check_positive_int(value: object, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"`{name}` must be an int >= {minimum}, got {value!r} of type {type(value).__name__}.")
-    if value < minimum:
-        raise ValueError(f"`{name}` must be an int >= {minimum}, got {value}.")
-    return value
 
 
 def _check_transition(transition: object) -> str:
@@ -85,9 +79,9 @@ def generate_countdown(
     lengths, and the run holding position ``p`` is found by ``searchsorted``; the token is
     ``k_run - (p - run_start)``.
     """
-    _check_positive_int(num_samples, "num_samples")
-    _check_positive_int(seq_len, "seq_len")
-    _check_positive_int(num_digits, "num_digits")
+    check_int("num_samples", num_samples)
+    check_int("seq_len", seq_len)
+    check_int("num_digits", num_digits)
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise TypeError(f"`seed` must be an int, got {seed!r}.")
     gen = torch.Generator().manual_seed(seed)
@@ -120,7 +114,7 @@ def countdown_error_rate(samples: torch.Tensor, num_digits: int | None = 32) -> 
     """
     x = _check_samples(samples)
     if num_digits is not None:
-        _check_positive_int(num_digits, "num_digits")
+        check_int("num_digits", num_digits)
         valid = (x >= 0) & (x < num_digits)
     else:
         valid = torch.ones_like(x, dtype=torch.bool)
@@ -165,8 +159,8 @@ def expected_random_error_rate(seq_len: int = 256, num_digits: int = 32) -> floa
     Each transition is an error when the predecessor is non-zero (prob. ``(V-1)/V``) and the
     token misses the single allowed value (prob. ``(V-1)/V``, independent).
     """
-    _check_positive_int(seq_len, "seq_len")
-    _check_positive_int(num_digits, "num_digits")
+    check_int("seq_len", seq_len)
+    check_int("num_digits", num_digits)
     q = (num_digits - 1) / num_digits
     return (seq_len - 1) / seq_len * q * q
 
@@ -180,8 +174,8 @@ def expected_random_error_rate_reference(seq_len: int = 256, num_digits: int = 3
     ``(V-1)/V * sum_{i<L} c_i / L`` (≈0.4766 for L=256, V=32; the stationary limit is
     ``q**2/(1+q)`` with ``q = (V-1)/V``).
     """
-    _check_positive_int(seq_len, "seq_len")
-    _check_positive_int(num_digits, "num_digits")
+    check_int("seq_len", seq_len)
+    check_int("num_digits", num_digits)
     q = (num_digits - 1) / num_digits
     c, total = 0.0, 0.0
     for _ in range(seq_len):
@@ -202,8 +196,8 @@ class CountdownTask:
     num_digits: int = 32
 
     def __post_init__(self) -> None:
-        _check_positive_int(self.seq_len, "seq_len")
-        _check_positive_int(self.num_digits, "num_digits", minimum=2)
+        check_int("seq_len", self.seq_len)
+        check_int("num_digits", self.num_digits, 2)
 
     @property
     def num_data_tokens(self) -> int:

@@ -30,17 +30,13 @@ from typing import Any, Union
 import torch
 from torch import nn
 
+from ..validation import check_int
+
 __all__ = ["ARJudgeConfig", "ARJudge", "train_ar_judge", "JUDGE_CONFIG_NAME", "JUDGE_WEIGHTS_NAME"]
 
 JUDGE_CONFIG_NAME = "config.json"
 JUDGE_WEIGHTS_NAME = "model.safetensors"
 _MODEL_TYPE = "jys_ar_judge"
-
-
-def _check_int(value: object, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"`{name}` must be an int >= {minimum}, got {value!r}.")
-    return value
 
 
 @dataclass(frozen=True)
@@ -56,12 +52,12 @@ class ARJudgeConfig:
     dropout: float = 0.0
 
     def __post_init__(self) -> None:
-        _check_int(self.vocab_size, "vocab_size", 2)
-        _check_int(self.max_len, "max_len", 2)
-        _check_int(self.d_model, "d_model", 1)
-        _check_int(self.num_layers, "num_layers", 1)
-        _check_int(self.num_heads, "num_heads", 1)
-        _check_int(self.ff_mult, "ff_mult", 1)
+        check_int("vocab_size", self.vocab_size, 2)
+        check_int("max_len", self.max_len, 2)
+        check_int("d_model", self.d_model, 1)
+        check_int("num_layers", self.num_layers, 1)
+        check_int("num_heads", self.num_heads, 1)
+        check_int("ff_mult", self.ff_mult, 1)
         if self.d_model % self.num_heads:
             raise ValueError(f"`d_model`={self.d_model} must be divisible by `num_heads`={self.num_heads}.")
         if not isinstance(self.dropout, (int, float)) or not 0.0 <= self.dropout < 1.0:
@@ -123,7 +119,7 @@ class ARJudge(nn.Module):
     def nll(self, samples: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
         """Per-sample mean NLL (nats/token) over positions ``1..L-1``, shape ``(N,)``; eval mode, no grad."""
         x = self._check_ids(samples, "samples")
-        _check_int(batch_size, "batch_size", 1)
+        check_int("batch_size", batch_size, 1)
         was_training = self.training
         self.eval()
         try:
@@ -216,17 +212,17 @@ def train_ar_judge(
     """
     if not isinstance(token_windows, torch.Tensor) or token_windows.dim() != 2 or token_windows.shape[1] < 2:
         raise ValueError("`token_windows` must be an integer tensor of shape (N, L) with L >= 2.")
-    _check_int(steps, "steps", 1)
-    _check_int(batch_size, "batch_size", 1)
+    check_int("steps", steps, 1)
+    check_int("batch_size", batch_size, 1)
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise TypeError(f"`seed` must be an int, got {seed!r}.")
     if not lr > 0:
         raise ValueError(f"`lr` must be > 0, got {lr!r}.")
     config = ARJudgeConfig(vocab_size, token_windows.shape[1], d_model, num_layers, num_heads, ff_mult, dropout)
-    every = max(1, steps // 10) if eval_every is None else _check_int(eval_every, "eval_every", 1)
-    warmup = max(1, steps // 10) if warmup_steps is None else _check_int(warmup_steps, "warmup_steps", 0)
+    every = max(1, steps // 10) if eval_every is None else check_int("eval_every", eval_every, 1)
+    warmup = max(1, steps // 10) if warmup_steps is None else check_int("warmup_steps", warmup_steps, 0)
     if num_threads is not None:
-        _check_int(num_threads, "num_threads", 1)
+        check_int("num_threads", num_threads, 1)
     threads_before = torch.get_num_threads()
     if num_threads is not None:
         torch.set_num_threads(num_threads)

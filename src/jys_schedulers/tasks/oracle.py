@@ -40,6 +40,8 @@ from typing import Callable, NamedTuple
 
 import torch
 
+from ..validation import check_int
+
 __all__ = [
     "MAX_ORACLE_SUPPORT",
     "MARKOV_STICKINESS",
@@ -68,17 +70,9 @@ class OracleDistribution(NamedTuple):
     probs: torch.Tensor
 
 
-def _check_int(value: object, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"`{name}` must be an int >= {minimum}, got {value!r} of type {type(value).__name__}.")
-    if value < minimum:
-        raise ValueError(f"`{name}` must be an int >= {minimum}, got {value}.")
-    return value
-
-
 def _check_args(vocab_size: object, seq_len: object, seed: object) -> tuple[int, int, int]:
-    v = _check_int(vocab_size, "vocab_size", 2)
-    length = _check_int(seq_len, "seq_len", 1)
+    v = check_int("vocab_size", vocab_size, 2)
+    length = check_int("seq_len", seq_len, 1)
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise TypeError(f"`seed` must be an int, got {seed!r}.")
     return v, length, seed
@@ -164,7 +158,7 @@ def sparse_distribution(vocab_size: int, seq_len: int, seed: int = 0, num_sequen
     """
     v, length, seed = _check_args(vocab_size, seq_len, seed)
     space = v**length
-    k = min(4 * v, space) if num_sequences is None else _check_int(num_sequences, "num_sequences", 1)
+    k = min(4 * v, space) if num_sequences is None else check_int("num_sequences", num_sequences, 1)
     if k > space:
         raise ValueError(f"`num_sequences`={k} exceeds the number of distinct sequences V**L={space}.")
     _check_support(k, "'sparse'", v, length)
@@ -276,7 +270,7 @@ def sample_from_distribution(
 ) -> torch.Tensor:
     """Draw ``num_samples`` i.i.d. rows of the table (with replacement), ``(num_samples, L)`` long."""
     seqs, p = _check_table(sequences, probs)
-    _check_int(num_samples, "num_samples", 1)
+    check_int("num_samples", num_samples, 1)
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise TypeError(f"`seed` must be an int, got {seed!r}.")
     idx = torch.multinomial(p, num_samples, replacement=True, generator=_generator(seed))
