@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -15,6 +14,7 @@ import torch
 from jys_schedulers import JYSDiscreteScheduler
 from jys_schedulers.models import DiscreteDiffusionTransformer
 from jys_schedulers.pipelines import DiscreteDiffusionPipeline
+from _scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "calibrate.py"
@@ -45,14 +45,7 @@ def run(args, env=None, cwd=None) -> subprocess.CompletedProcess:
                           cwd=cwd, timeout=300)
 
 
-def _load_script():
-    spec = importlib.util.spec_from_file_location("calibrate_script", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-calibrate_script = _load_script()
+calibrate_script = load_script("calibrate")
 
 
 def main_error(args) -> str:

@@ -1,21 +1,13 @@
 """scripts/benchmark_calibration.py: the reference re-implementation behaves as the reference code, and the script runs."""
 
-import importlib.util
-import sys
-from pathlib import Path
 
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "benchmark_calibration.py"
+from _scripts import load_script
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("benchmark_calibration", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmark_calibration")
 
 
 def test_reference_golden_section_keeps_its_quirks(bench):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -15,6 +14,7 @@ import torch
 from jys_schedulers import JYSDiscreteScheduler
 from jys_schedulers.assets import BUNDLED_MODELS, assets_path, load_bundled_pipeline
 from jys_schedulers.tasks import CountdownTask
+from _scripts import load_script
 
 
 REPO = Path(__file__).resolve().parents[1]
@@ -22,7 +22,6 @@ DEMO = REPO / "scripts" / "demo.py"
 #: Stated quality of the bundled model (docs/training.md): intended countdown error rate at 64 uniform steps, measured
 #: on 512 samples, is about 3.5%; on the 8 fixed-seed samples of this test it must stay below this bound.
 ERROR_BOUND_64_STEPS = 0.08
-
 
 
 @pytest.fixture(scope="module")
@@ -66,10 +65,7 @@ def test_bundled_model_error_rate_at_64_steps(pipe):
 
 # ------------------------------------------------------------------------------------------------------ the demo
 def _load_demo():
-    spec = importlib.util.spec_from_file_location("demo_script", DEMO)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("demo")
 
 
 def test_demo_runs_end_to_end_in_a_tiny_configuration(tmp_path):

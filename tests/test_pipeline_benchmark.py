@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import torch
-
-
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "benchmark_pipeline.py"
+from _scripts import load_script
 
 
 def test_benchmark_pipeline_quick(tmp_path):
-    spec = importlib.util.spec_from_file_location("benchmark_pipeline", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script("benchmark_pipeline")
     output = tmp_path / "bench.md"
     previous = torch.get_num_threads()
     try:

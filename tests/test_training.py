@@ -23,12 +23,12 @@ from jys_schedulers.training import (
     train_denoiser,
     warmup_cosine_lr,
 )
+from _scripts import load_script
 
 
 REPO = Path(__file__).resolve().parents[1]
 TRAIN_SCRIPT = REPO / "scripts" / "train.py"
 TINY = dict(hidden_size=32, num_layers=1, num_heads=2, time_embedding_dim=16)
-
 
 
 def _absorbing(vocab_size: int = 9) -> JYSDiscreteScheduler:
@@ -283,12 +283,7 @@ def test_train_script_uniform_text_fp16(tmp_path):
 
 
 def _load_train_script():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("train_script", TRAIN_SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("train")
 
 
 @pytest.mark.parametrize(
