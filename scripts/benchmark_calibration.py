@@ -55,6 +55,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _bench_common import Problem, environment_line, load_pipeline  # noqa: E402
 from _bench_common import fmt as _fmt  # noqa: E402
 from _bench_common import oracle_problem as _oracle_problem  # noqa: E402
+from _cli import non_negative_int, positive_int  # noqa: E402
 
 
 # ------------------------------------------------------------------------------------------------------ problems
@@ -295,14 +296,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--pipeline", help="saved DiscreteDiffusionPipeline folder (--problem pipeline; default: the bundled countdown one)"
     )
-    parser.add_argument("--steps", type=int, nargs="+", default=[2, 4, 8, 16, 32, 64])
-    parser.add_argument("--num-samples", type=int, default=1024, help="calibration sequences")
-    parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--num-candidates", type=int, default=128)
-    parser.add_argument("--vocab", type=int, default=3, help="oracle data tokens")
-    parser.add_argument("--seq-len", type=int, default=4, help="oracle sequence length")
-    parser.add_argument("--eval-samples", type=int, default=512, help="sampled sequences per grid (--problem pipeline)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--steps", type=positive_int, nargs="+", default=[2, 4, 8, 16, 32, 64])
+    parser.add_argument("--num-samples", type=positive_int, default=1024, help="calibration sequences")
+    parser.add_argument("--batch-size", type=positive_int, default=256)
+    parser.add_argument("--num-candidates", type=positive_int, default=128)
+    parser.add_argument("--vocab", type=positive_int, default=3, help="oracle data tokens")
+    parser.add_argument("--seq-len", type=positive_int, default=4, help="oracle sequence length")
+    parser.add_argument("--eval-samples", type=positive_int, default=512, help="sampled sequences per grid (--problem pipeline)")
+    parser.add_argument("--seed", type=non_negative_int, default=0)
     parser.add_argument("--quick", action="store_true", help="one problem, DP and reference rows only (a smoke test)")
     parser.add_argument("--output", default="docs/benchmarks_calibration.md")
     args = parser.parse_args(argv)

@@ -36,3 +36,11 @@ def test_benchmark_script_runs_and_writes_the_tables(bench, tmp_path):
     for row in ("ours: DP, kl (G=128)", "reference (paper gain, reference golden section)", "uniform grid", "cosine grid"):
         assert f"| {row} |" in text
     assert "Objective reached" in text and "N=4" in text
+
+
+@pytest.mark.parametrize("args, flag", [(["--steps", "0"], "--steps"), (["--num-candidates", "x"], "--num-candidates"),
+                                        (["--seed", "-1"], "--seed")])
+def test_bad_arguments_name_the_flag(bench, args, flag, capsys):
+    with pytest.raises(SystemExit) as info:
+        bench.main(args)
+    assert info.value.code == 2 and flag in capsys.readouterr().err
