@@ -34,9 +34,10 @@ one) is ``G_kl(s, t, u) = (t - u) · D(t, s)``.
   on the log-linear schedule (mixed on cosine), so the frozen posterior is kept; (ii) the two-channel coupled
   noising of ``UniformProcess.add_noise`` keeps a resampled value fixed across times, so ``(x_r, x_s)`` is not
   exactly the forward Markov pair (it omits resamplings between ``r`` and ``s``); with the exact ``D`` of either pair
-  law the DP grids' KLs differ by at most 16% (mostly under 2%), neither consistently better. Measured: on the
-  log-linear schedule the calibrated grids beat the uniform grid by 1.5-3x; on the cosine schedule they can lose to
-  it (0.4-1.2x: the calibrated grids keep a long last step, e.g. from t = 0.17 at 16 steps).
+  law the DP grids' KLs differ by at most 16% (mostly under 2%), neither consistently better. Measured
+  (docs/benchmarks.md): on the exact oracle's log-linear problems the calibrated grids beat the uniform grid by
+  1.1-8.5x; on the cosine schedule they can lose to it (0.2-1.2x: the calibrated grids keep a long last step, e.g.
+  from t = 0.17 at 16 steps); on a trained uniform-state countdown model they lost at 4 and 8 steps (0.5-0.75x).
 
 **Objective "paper": the reference insertion gain** (``jys_reference_notes.md`` §2.3, kept for parity):
 
